@@ -1,0 +1,245 @@
+"""HebbianPolicy: random dense weights every episode, changed at every step by evolved Hebbian rules.
+
+Flat parameter vector (in this order; see ``policy.layout``):
+
+* ``rules``: the rule table ``(M, k)`` row-major, M = ceil(N / rho) rules of the rule's k coefficients
+  (rho = 1: one rule per synapse, rows in synapse order: dense layer 0 ``(out, in)`` row-major, then
+  layer 1, then layer 2);
+* ``conv.0``, ``conv.1`` (car only): the static convolution weights, torch layout;
+* ``init.0``, ``init.1``, ``init.2`` (``init="coevolved"`` only): the initial dense weights ``(out, in)``.
+
+Synapse i uses rule ``assignment[i]``; the default assignment is ``i // rho`` (contiguous blocks), and
+``policy.assignment`` (or ``batch(params, assignment)``) may give any other.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from agents.networks import conv_features, row_dot
+from agents.policy_base import (
+    Policy,
+    PolicyBatch,
+    PolicyState,
+    StateSeed,
+    _check_n_envs,
+    register_policy_class,
+    state_generators,
+)
+from agents.rules import Rule, apply_terms_, block_assignment, get_rule, num_rules_for
+
+__all__ = ["INITS", "HebbianBatch", "HebbianPolicy"]
+
+#: Accepted ``init`` options: how plastic weights start each episode.
+INITS = ("uniform", "normal", "xavier", "coevolved")
+
+
+@register_policy_class
+class HebbianPolicy(Policy):
+    """Plastic network whose dense weights start random each episode and follow evolved Hebbian rules.
+
+    Options: ``rule`` (one of :data:`agents.rules.RULES`, default ``"ABCD_lr"``), ``rho`` (synapses per
+    rule, int in [1, N] or ``"N"``; default 1), ``init`` (``uniform`` in [-init_scale, init_scale],
+    ``normal`` with std init_scale, ``xavier`` uniform, or ``coevolved``: initial weights are parameters),
+    ``init_scale`` (default 0.1). Car networks renormalise every plastic layer by its max |w| each step.
+    """
+
+    OPTIONS: ClassVar[dict[str, Any]] = {"rule": "ABCD_lr", "rho": 1, "init": "uniform", "init_scale": 0.1}
+
+    def _configure(self) -> None:
+        o = self.options
+        self.rule: Rule = get_rule(o["rule"])
+        o["rule"] = self.rule.name
+        if o["init"] not in INITS:
+            raise ValueError(f"init={o['init']!r} is not accepted; accepted: {', '.join(INITS)}")
+        scale = o["init_scale"]
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not math.isfinite(scale)
+            or scale < 0
+        ):
+            raise ValueError(f"init_scale={scale!r} is not accepted; use a finite number >= 0")
+        o["init_scale"] = float(scale)
+        self.num_synapses = self.spec.num_synapses
+        self.num_rules = num_rules_for(self.num_synapses, o["rho"])
+        self.rho = self.num_synapses if o["rho"] == "N" else int(o["rho"])
+        self.normalize = self.spec.kind == "cnn"
+        self._assignment: np.ndarray | None = None
+        if self.num_rules != self.num_synapses:
+            self._assignment = block_assignment(self.num_synapses, self.rho)
+        layout = [("rules", self.num_rules * self.rule.k)]
+        layout += [(f"conv.{j}", math.prod(s)) for j, s in enumerate(self.spec.conv_shapes)]
+        if o["init"] == "coevolved":
+            layout += [(f"init.{j}", oo * ii) for j, (oo, ii) in enumerate(self.spec.dense_shapes)]
+        self._layout = layout
+
+    @property
+    def assignment(self) -> np.ndarray:
+        """Rule index of every synapse, shape (N,), int64 (a copy)."""
+        if self._assignment is None:
+            return np.arange(self.num_synapses, dtype=np.int64)
+        return self._assignment.copy()
+
+    @assignment.setter
+    def assignment(self, value: np.ndarray) -> None:
+        a = self._check_assignment(value, None)
+        self._assignment = a.numpy().astype(np.int64)
+        self._batch_cache = None
+
+    def _check_assignment(self, assignment: Any, n_individuals: int | None) -> torch.Tensor:
+        a = torch.as_tensor(
+            np.asarray(assignment.detach().cpu() if isinstance(assignment, torch.Tensor) else assignment)
+        )
+        if a.dtype.is_floating_point or a.dtype.is_complex or a.dtype == torch.bool:
+            raise TypeError(f"assignment has dtype {a.dtype}; accepted: integer rule indices")
+        expected = (self.num_synapses,) if n_individuals is None else (n_individuals, self.num_synapses)
+        if tuple(a.shape) != expected:
+            raise ValueError(
+                f"assignment has shape {tuple(a.shape)}; accepted: {expected} integer rule indices"
+            )
+        if a.numel() and (int(a.min()) < 0 or int(a.max()) >= self.num_rules):
+            raise ValueError(
+                f"assignment holds indices in [{int(a.min())}, {int(a.max())}]; "
+                f"accepted: [0, {self.num_rules - 1}]"
+            )
+        return a.long()
+
+    def _make_batch(self, params: torch.Tensor, assignment: torch.Tensor | None) -> HebbianBatch:
+        return HebbianBatch(self, params, assignment)
+
+    def _file_dict(self) -> dict[str, Any]:
+        d = super()._file_dict()
+        d["assignment"] = None if self._assignment is None else torch.from_numpy(self._assignment.copy())
+        return d
+
+    def _restore_extra(self, d: dict[str, Any]) -> None:
+        if d.get("assignment") is not None:
+            self.assignment = d["assignment"].numpy()
+
+
+class HebbianBatch(PolicyBatch):
+    """P Hebbian individuals: per-layer update terms ``(P, 1, out, in)`` precomputed from their rules."""
+
+    def __init__(self, policy: HebbianPolicy, params: torch.Tensor, assignment: torch.Tensor | None) -> None:
+        super().__init__(policy, params.shape[0])
+        p = params.shape[0]
+        pol = policy
+        slices = dict(pol.layout)
+        table = params[:, slices["rules"]].reshape(p, pol.num_rules, pol.rule.k)
+        if assignment is not None:
+            idx = assignment.unsqueeze(-1).expand(p, pol.num_synapses, pol.rule.k)
+            coeffs = torch.gather(table, 1, idx)
+        elif pol._assignment is not None:
+            coeffs = table[:, torch.from_numpy(pol._assignment)]
+        else:
+            coeffs = table
+        self.terms: list[tuple[torch.Tensor | None, ...]] = []
+        off = 0
+        for o, i in self.spec.dense_shapes:
+            c = coeffs[:, off : off + o * i].reshape(p, o, i, pol.rule.k)
+            off += o * i
+            terms = pol.rule.terms(c)
+            self.terms.append(tuple(None if t is None else t.unsqueeze(1).contiguous() for t in terms))
+        self.conv_weights = [  # per individual, each its own (aligned) tensor
+            [params[q, slices[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(self.spec.conv_shapes)]
+            for q in range(p)
+        ]
+        self.init = pol.options["init"]
+        self.init_scale = pol.options["init_scale"]
+        self.init_weights = None
+        if self.init == "coevolved":
+            self.init_weights = [
+                params[:, slices[f"init.{j}"]].reshape(p, o, i)
+                for j, (o, i) in enumerate(self.spec.dense_shapes)
+            ]
+        self.normalize = pol.normalize
+
+    def _fresh(self, layer: int, individuals: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Initial weights ``(n, out, in)`` for the (individual, env) pairs of ``individuals (n,)``."""
+        o, i = self.spec.dense_shapes[layer]
+        n = individuals.shape[0]
+        if self.init_weights is not None:
+            return self.init_weights[layer][individuals].clone()
+        if self.init == "uniform":
+            s = self.init_scale
+            return torch.rand((n, o, i), generator=gen).mul_(2 * s).sub_(s)
+        if self.init == "normal":
+            return torch.randn((n, o, i), generator=gen).mul_(self.init_scale)
+        bound = math.sqrt(6.0 / (o + i))  # xavier (Glorot) uniform
+        return torch.rand((n, o, i), generator=gen).mul_(2 * bound).sub_(bound)
+
+    def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
+        """Fresh plastic weights ``(P, E, out, in)`` per layer, drawn from ``seed`` (or the co-evolved ones).
+
+        ``seed``: one int / numpy / torch Generator for the batch, or P int seeds, one per individual.
+        """
+        e = _check_n_envs(n_envs)
+        p = self.n_individuals
+        gens = state_generators(seed, p)
+        shapes = self.spec.dense_shapes
+        if len(gens) == 1:
+            ind = torch.arange(p).repeat_interleave(e)
+            weights = [self._fresh(j, ind, gens[0]).reshape(p, e, o, i) for j, (o, i) in enumerate(shapes)]
+        else:
+            per = [
+                [self._fresh(j, torch.full((e,), q), gens[q]) for j in range(len(shapes))] for q in range(p)
+            ]
+            weights = [torch.stack([per[q][j] for q in range(p)]) for j in range(len(shapes))]
+        return PolicyState(weights, None, gens, p, e, self.policy._uid)
+
+    def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
+        if len(state.generators) == 1:
+            ind = mask.nonzero()[:, 0]
+            for j, w in enumerate(state.weights):
+                w[mask] = self._fresh(j, ind, state.generators[0])
+            return
+        for q in mask.any(dim=1).nonzero()[:, 0].tolist():
+            envs = mask[q]
+            ind = torch.full((int(envs.sum()),), q)
+            for j, w in enumerate(state.weights):
+                w[q, envs] = self._fresh(j, ind, state.generators[q])
+
+    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
+        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
+
+    def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
+        p, e = state.n_individuals, state.n_envs
+        widths = [x.shape[-1]] + [o for o, _ in self.spec.dense_shapes]
+        acts = self._buffers(state, "acts", [(p, e, n) for n in widths], rows=True)
+        work = self._buffers(state, "work", [tuple(w.shape) for w in state.weights])
+        acts[0].copy_(x)
+        last = len(state.weights) - 1
+        for j, w in enumerate(state.weights):
+            y = row_dot(w, acts[j], work[j], acts[j + 1])
+            if j < last or self.spec.output_tanh:
+                torch.tanh_(y)
+        if not state.frozen:
+            self.update(state.weights, acts, work)
+        return acts[-1]
+
+    def update(
+        self,
+        weights: list[torch.Tensor],
+        activations: list[torch.Tensor],
+        work: list[torch.Tensor] | None = None,
+    ) -> None:
+        """One plastic step in place: layer j gets ``pre = activations[j]``, ``post = activations[j + 1]``.
+
+        ``weights[j]`` is ``(P, E, out, in)``, activations ``(P, E, width)``; car layers are then divided
+        by their max |w| (so it stays 1). ``work``: optional scratch tensors shaped like ``weights``.
+        """
+        if work is None:
+            work = [torch.empty_like(w) for w in weights]
+        with torch.no_grad():
+            for j, w in enumerate(weights):
+                apply_terms_(w, activations[j], activations[j + 1], self.terms[j], work[j])
+                if self.normalize:  # max(amax, -amin): two reads, far faster than vector_norm(ord=inf) on CPU
+                    m = torch.maximum(
+                        w.amax(dim=(-2, -1), keepdim=True), w.amin(dim=(-2, -1), keepdim=True).neg_()
+                    )
+                    w.mul_(m.clamp_min_(1e-30).reciprocal_())  # multiplying is twice as fast as dividing

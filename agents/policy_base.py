@@ -1,0 +1,563 @@
+"""What the Hebbian, static and LSTM policies share: flat vectors, the batched interface, ``predict``, files.
+
+Two levels:
+
+* :class:`PolicyBatch` (``policy.batch(params)``) runs P individuals (rows of a ``(P, D)`` parameter
+  array) on E environments each, one forward (and one plastic update) per call of :meth:`PolicyBatch.act`.
+  The ES evaluation engine uses it directly.
+* :class:`Policy` holds one parameter vector and offers SB3's ``predict`` (built on a cached batch with
+  P = 1), ``get_flat`` / ``set_flat``, ``save`` / ``load`` and ``from_env``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.networks import ActionHead, NetSpec, activation_buffer, preprocess_images, spec_from_spaces
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Policy",
+    "PolicyBatch",
+    "PolicyState",
+    "StateSeed",
+    "as_torch_generator",
+    "describe_space",
+    "load_policy",
+    "space_from_description",
+    "state_generators",
+]
+
+#: Version of the policy file format written by :meth:`Policy.save`; newer files are refused.
+FORMAT_VERSION = 1
+_FILE_MAGIC = "hebb-gym-policy"
+_uids = itertools.count(1)
+
+SeedLike = int | np.random.Generator | torch.Generator | None
+#: What ``initial_state`` accepts: one seed for the whole batch, or one int seed per individual.
+StateSeed = SeedLike | Sequence[int] | np.ndarray
+
+
+def as_torch_generator(seed: SeedLike) -> torch.Generator:
+    """A torch.Generator from an int seed, a numpy Generator (one draw) or a torch.Generator (used as is)."""
+    if isinstance(seed, torch.Generator):
+        return seed
+    g = torch.Generator()
+    if isinstance(seed, np.random.Generator):
+        g.manual_seed(int(seed.integers(0, 2**63 - 1)))
+    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        g.manual_seed(int(seed) % (2**64))
+    elif seed is None:
+        g.manual_seed(0)
+    else:
+        raise TypeError(f"seed={seed!r} must be an int, a numpy Generator or a torch Generator")
+    return g
+
+
+def state_generators(seed: StateSeed, n_individuals: int) -> list[torch.Generator]:
+    """One shared generator for a single seed, or one per individual for a sequence of P int seeds.
+
+    Per-individual seeds make an individual's draws independent of which others share its batch (so a
+    fitness does not depend on how a population is sliced over workers).
+    """
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = np.asarray(seed)
+        if seeds.shape != (n_individuals,) or not np.issubdtype(seeds.dtype, np.integer):
+            raise ValueError(
+                f"seed has shape {seeds.shape} and dtype {seeds.dtype}; accepted: one seed (int, numpy or "
+                f"torch "
+                f"Generator) or {n_individuals} int seeds, one per individual"
+            )
+        return [as_torch_generator(int(s)) for s in seeds]
+    return [as_torch_generator(seed)]
+
+
+@dataclass
+class PolicyState:
+    """Per-(individual, env) memory of a batch; ``act`` updates it in place and returns it.
+
+    ``weights``: plastic weights, one ``(P, E, out, in)`` tensor per plastic layer (empty for static and
+    LSTM policies); callers may edit them in place (probes zero or overwrite weights).
+    ``memory``: LSTM ``(h, c)``, each ``(P, E, hidden)`` (None for the others).
+    ``frozen``: when True, ``act`` skips the plastic update (weights stay as they are).
+    ``generators``: the torch.Generators that draw fresh plastic weights when an env restarts: one shared
+    by all individuals, or one per individual (when ``initial_state`` got one seed per individual).
+    """
+
+    weights: list[torch.Tensor]
+    memory: tuple[torch.Tensor, torch.Tensor] | None
+    generators: list[torch.Generator]
+    n_individuals: int
+    n_envs: int
+    owner: tuple[int, int]
+    frozen: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PolicyBatch(ABC):
+    """P individuals of one policy, ready to act on ``(P, E, *obs_shape)`` observations."""
+
+    def __init__(self, policy: Policy, n_individuals: int) -> None:
+        self.policy = policy
+        self.spec: NetSpec = policy.spec
+        self.n_individuals = n_individuals
+        self.head = policy._head
+
+    @abstractmethod
+    def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
+        """A fresh state for ``n_envs`` envs per individual (plastic weights drawn, LSTM memory zero).
+
+        ``seed``: an int, a numpy or torch Generator (shared by the batch), or P int seeds (one each).
+        """
+
+    @abstractmethod
+    def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
+        """Restart the (individual, env) pairs where ``mask (P, E)`` is True."""
+
+    @abstractmethod
+    def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
+        """Features ``(P, E, F)`` -> raw outputs ``(P, E, n_out)``; updates ``state`` in place."""
+
+    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
+        """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _buffers(state: PolicyState, key: str, shapes: list[tuple[int, ...]], rows: bool = False) -> list:
+        """Scratch tensors kept in ``state.extra[key]`` (allocated once; ``rows``: activation buffers)."""
+        bufs = state.extra.get(key)
+        if bufs is None or [tuple(b.shape) for b in bufs] != shapes:
+            make = activation_buffer if rows else torch.empty
+            bufs = state.extra[key] = [make(*s) for s in shapes]
+        return bufs
+
+    def plastic_weights(self, state: PolicyState) -> list[torch.Tensor]:
+        """The live plastic weight tensors ``(P, E, out, in)`` of ``state`` (edit in place to probe)."""
+        self._check_state(state)
+        return state.weights
+
+    def act(
+        self, obs: np.ndarray | torch.Tensor, state: PolicyState, episode_start: np.ndarray | None = None
+    ) -> tuple[np.ndarray, PolicyState]:
+        """One step for every (individual, env): ``obs (P, E, *obs_shape)`` -> actions ``(P, E, *act_shape)``.
+
+        ``episode_start (P, E)`` bool restarts those envs' state before acting. The state is updated in
+        place (and returned, for SB3-style call sites).
+
+        Bit-for-bit, an individual's actions and weights do not depend on which other individuals share
+        its batch (so a fitness does not depend on how a population is sliced over workers): the
+        convolutions run per individual, the dense layers with :func:`agents.networks.row_dot`.
+        """
+        self._check_state(state)
+        x = self._obs_tensor(obs, state)
+        if episode_start is not None:
+            mask = torch.as_tensor(np.asarray(episode_start))
+            if mask.dtype != torch.bool:
+                if mask.dtype.is_floating_point or mask.dtype.is_complex:
+                    raise TypeError(f"episode_start must be boolean; got dtype {mask.dtype}")
+                mask = mask != 0
+            if tuple(mask.shape) != (state.n_individuals, state.n_envs):
+                raise ValueError(
+                    f"episode_start has shape {tuple(mask.shape)}; accepted: "
+                    f"({state.n_individuals}, {state.n_envs}) booleans (individuals, envs)"
+                )
+            if bool(mask.any()):
+                self._reset(state, mask)
+        with torch.no_grad():
+            if self.spec.kind == "cnn":
+                features = torch.stack(
+                    [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
+                )
+            else:
+                features = x.to(torch.float32)
+            out = self._forward(features, state)
+            return self.head.to_numpy(self.head(out)), state
+
+    def _obs_tensor(self, obs: np.ndarray | torch.Tensor, state: PolicyState) -> torch.Tensor:
+        expected = (state.n_individuals, state.n_envs, *self.spec.obs_shape)
+        if isinstance(obs, torch.Tensor):
+            x = obs.detach()
+        else:
+            arr = np.asarray(obs)
+            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)):
+                raise TypeError(f"obs has dtype {arr.dtype}; accepted: a numeric array (float or uint8)")
+            arr = np.ascontiguousarray(arr)
+            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+        if x.dtype == torch.bool or x.dtype.is_complex:
+            raise TypeError(f"obs has dtype {x.dtype}; accepted: a numeric array (float or uint8)")
+        if tuple(x.shape) != expected:
+            raise ValueError(
+                f"obs has shape {tuple(x.shape)}; accepted: {expected} (individuals, envs, *obs_shape)"
+            )
+        return x
+
+    def _check_state(self, state: Any) -> None:
+        if not isinstance(state, PolicyState):
+            raise TypeError(
+                f"state must be a PolicyState from this policy's batch; got {type(state).__name__}"
+            )
+        if state.owner != self.policy._uid or state.n_individuals != self.n_individuals:
+            raise ValueError(
+                "state was made by another policy or for another number of individuals "
+                f"(state: owner {state.owner}, P={state.n_individuals}; "
+                f"this batch: owner {self.policy._uid}, "
+                f"P={self.n_individuals}); make one with initial_state()"
+            )
+
+
+def _check_n_envs(n_envs: Any) -> int:
+    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+        raise ValueError(f"n_envs={n_envs!r} is not accepted; use a positive integer")
+    return int(n_envs)
+
+
+def describe_space(space: gym.Space) -> dict[str, Any]:
+    """A plain-dict description of a Box or Discrete space (what policy files store)."""
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": np.asarray(space.low, dtype=np.float64).ravel().tolist(),
+            "high": np.asarray(space.high, dtype=np.float64).ravel().tolist(),
+        }
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    raise TypeError(f"space {space!r} is not supported; accepted: Box or Discrete")
+
+
+def space_from_description(d: dict[str, Any]) -> gym.Space:
+    """Rebuild a space from :func:`describe_space` output."""
+    if d["type"] == "Box":
+        shape = tuple(d["shape"])
+        low = np.asarray(d["low"], dtype=np.float64).reshape(shape).astype(d["dtype"])
+        high = np.asarray(d["high"], dtype=np.float64).reshape(shape).astype(d["dtype"])
+        return gym.spaces.Box(low=low, high=high, shape=shape, dtype=np.dtype(d["dtype"]))
+    if d["type"] == "Discrete":
+        return gym.spaces.Discrete(d["n"], start=d.get("start", 0))
+    raise ValueError(f"space description of type {d.get('type')!r} is not supported; accepted: Box, Discrete")
+
+
+def _same_space(a: gym.Space, b: gym.Space) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, gym.spaces.Box):
+        return (
+            a.shape == b.shape
+            and a.dtype == b.dtype
+            and np.array_equal(a.low, b.low)
+            and np.array_equal(a.high, b.high)
+        )
+    return a == b
+
+
+def _spaces_of(env_or_id: Any) -> tuple[gym.Space, gym.Space, str | None]:
+    """(observation_space, action_space, env_id) of a gym.Env, an SB3 VecEnv or an env id."""
+    if isinstance(env_or_id, str):
+        import hebb_gym  # noqa: F401  (registers the hebb-gym IDs)
+
+        env = gym.make(env_or_id)
+        try:
+            return env.observation_space, env.action_space, env_or_id
+        finally:
+            env.close()
+    if isinstance(env_or_id, gym.Env):
+        spec = env_or_id.spec
+        return env_or_id.observation_space, env_or_id.action_space, (spec.id if spec is not None else None)
+    if hasattr(env_or_id, "num_envs") and hasattr(env_or_id, "observation_space"):  # SB3 VecEnv
+        env_id = None
+        try:
+            spec = env_or_id.get_attr("spec", indices=[0])[0]
+            env_id = spec.id if spec is not None else None
+        except (AttributeError, IndexError, TypeError):  # a VecEnv whose sub-envs have no spec
+            env_id = None
+        return env_or_id.observation_space, env_or_id.action_space, env_id
+    raise TypeError(
+        f"env_or_id={env_or_id!r} is not accepted; use a gymnasium Env, an SB3 VecEnv or a registered env id"
+    )
+
+
+class Policy(ABC):
+    """Base of the three policies: one flat float32 parameter vector plus the SB3 ``predict`` contract."""
+
+    #: Option names and defaults a subclass accepts in ``from_env`` / the constructor.
+    OPTIONS: ClassVar[dict[str, Any]] = {}
+    #: Std of the normal draw of initial flat parameters.
+    INIT_STD: ClassVar[float] = 0.1
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        env_id: str | None = None,
+        seed: int | None = None,
+        **options: Any,
+    ) -> None:
+        unknown = set(options) - set(self.OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown option(s) {sorted(unknown)}; "
+                f"accepted: {sorted(self.OPTIONS)}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed={seed!r} must be an int or None")
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.env_id = env_id
+        self.seed = None if seed is None else int(seed)
+        self.options: dict[str, Any] = {**self.OPTIONS, **options}
+        self.spec = spec_from_spaces(observation_space, action_space)
+        self._head = ActionHead(self.spec, action_space)
+        self._uid = (os.getpid(), next(_uids))  # identity for state checks, unique across workers
+        self._configure()
+        rng = np.random.default_rng(self.seed)
+        self._flat = (rng.standard_normal(self.num_params) * self.INIT_STD).astype(np.float32)
+        self._generator = as_torch_generator(rng)  # plastic weights of fresh predict() states
+        self._batch_cache: PolicyBatch | None = None
+
+    # --- subclass hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _configure(self) -> None:
+        """Validate options and compute the parameter layout (sets ``self._layout``)."""
+
+    @abstractmethod
+    def _make_batch(self, params: torch.Tensor, assignment: torch.Tensor | None) -> PolicyBatch:
+        """The batch for validated ``params (P, D)`` float32."""
+
+    # --- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env_or_id: Any, seed: int | None = None, **options: Any) -> Policy:
+        """A policy sized for a gym.Env, an SB3 VecEnv or an env id; initial parameters from ``seed``."""
+        obs_space, act_space, env_id = _spaces_of(env_or_id)
+        return cls(obs_space, act_space, env_id=env_id, seed=seed, **options)
+
+    # --- flat parameters ------------------------------------------------------------------------
+    @property
+    def num_params(self) -> int:
+        """Length D of the flat parameter vector."""
+        return sum(n for _, n in self._layout)
+
+    @property
+    def layout(self) -> list[tuple[str, slice]]:
+        """Named slices of the flat vector, in order (e.g. ``rules``, ``conv.0``, ``dense.1``)."""
+        out, off = [], 0
+        for name, n in self._layout:
+            out.append((name, slice(off, off + n)))
+            off += n
+        return out
+
+    def get_flat(self) -> np.ndarray:
+        """A copy of the flat parameter vector, shape (D,), float32."""
+        return self._flat.copy()
+
+    def set_flat(self, vector: np.ndarray | torch.Tensor) -> None:
+        """Replace the flat parameter vector (copied, cast to float32); invalidates the cached batch."""
+        v = _as_float_array(vector, "vector")
+        if v.shape != (self.num_params,):
+            raise ValueError(f"vector has shape {v.shape}; accepted: ({self.num_params},) for this policy")
+        self._flat = v.astype(np.float32, copy=True)
+        self._batch_cache = None
+
+    # --- batched interface ----------------------------------------------------------------------
+    def batch(
+        self, params: np.ndarray | torch.Tensor, assignment: np.ndarray | torch.Tensor | None = None
+    ) -> PolicyBatch:
+        """P individuals from ``params (P, D)``; everything derivable once per individual is precomputed."""
+        p = _as_float_array(params, "params")
+        if p.ndim != 2 or p.shape[1] != self.num_params:
+            raise ValueError(f"params has shape {p.shape}; accepted: (P, {self.num_params}) flat vectors")
+        if p.shape[0] < 1:
+            raise ValueError("params holds no individual; accepted: (P, D) with P >= 1")
+        t = torch.as_tensor(np.ascontiguousarray(p, dtype=np.float32))
+        a = None
+        if assignment is not None:
+            a = self._check_assignment(assignment, p.shape[0])
+        return self._make_batch(t, a)
+
+    def _check_assignment(self, assignment: Any, n_individuals: int) -> torch.Tensor:
+        raise ValueError(
+            f"assignment is only accepted by a HebbianPolicy with rho > 1; got {type(self).__name__}"
+        )
+
+    def initial_state(self, n_envs: int, seed: StateSeed = None) -> PolicyState:
+        """A fresh ``predict`` state for ``n_envs`` envs; ``seed=None`` uses the policy's own generator."""
+        return self._cached_batch().initial_state(n_envs, self._generator if seed is None else seed)
+
+    def _cached_batch(self) -> PolicyBatch:
+        if self._batch_cache is None:
+            self._batch_cache = self.batch(self._flat[None])
+        return self._batch_cache
+
+    # --- SB3 interface --------------------------------------------------------------------------
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: PolicyState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, PolicyState]:
+        """SB3's ``predict``: single ``obs_shape`` or batched ``(n_envs, *obs_shape)`` observation -> actions.
+
+        ``state`` carries each env's plastic weights / LSTM memory (None starts fresh);
+        ``episode_start[i]`` restarts env i. The policies are deterministic; ``deterministic`` is ignored.
+        """
+        obs = np.asarray(observation)
+        if obs.dtype == object or not np.issubdtype(obs.dtype, np.number):
+            raise TypeError(f"observation has dtype {obs.dtype}; accepted: a numeric array")
+        shape = self.spec.obs_shape
+        if obs.shape == shape:
+            single = True
+            obs = obs[None]
+        elif obs.ndim == len(shape) + 1 and obs.shape[1:] == shape:
+            single = False
+        else:
+            raise ValueError(
+                f"observation has shape {obs.shape}; accepted: {shape} or (n_envs, *{shape}) for this policy"
+            )
+        n_envs = obs.shape[0]
+        batch = self._cached_batch()
+        if state is None:
+            state = batch.initial_state(n_envs, self._generator)
+            episode_start = None
+        elif not isinstance(state, PolicyState):
+            raise TypeError(
+                f"state must be None or a PolicyState returned by predict; got {type(state).__name__}"
+            )
+        elif state.n_envs != n_envs:
+            raise ValueError(f"state is for {state.n_envs} envs but observation holds {n_envs}")
+        start = None
+        if episode_start is not None:
+            es = np.asarray(episode_start)
+            if es.shape != (n_envs,) and not (single and es.shape == ()):
+                raise ValueError(f"episode_start has shape {es.shape}; accepted: ({n_envs},) booleans")
+            start = es.reshape(1, n_envs)
+        actions, state = batch.act(obs[None], state, start)
+        actions = actions[0]
+        return (actions[0] if single else actions), state
+
+    # --- files ----------------------------------------------------------------------------------
+    def _file_dict(self) -> dict[str, Any]:
+        return {
+            "format": _FILE_MAGIC,
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "env_id": self.env_id,
+            "observation_space": describe_space(self.observation_space),
+            "action_space": describe_space(self.action_space),
+            "options": dict(self.options),
+            "seed": self.seed,
+            "flat": torch.from_numpy(self._flat.copy()),
+            "assignment": None,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the policy to one file, atomically (temp file in the same folder, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(self._file_dict(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, env: Any = None) -> Policy:
+        """Read a :meth:`save` file; refuses another class, a newer format, or spaces other than ``env``'s."""
+        d = _read_file(path)
+        if d["class"] != cls.__name__ and cls is not Policy:
+            raise ValueError(
+                f"{path} holds a {d['class']}, not a {cls.__name__}; use agents.policies.load_policy"
+            )
+        target = _POLICY_CLASSES.get(d["class"]) if cls is Policy else cls
+        if target is None:
+            raise ValueError(
+                f"{path} holds an unknown policy class {d['class']!r}; accepted: {sorted(_POLICY_CLASSES)}"
+            )
+        obs_space = space_from_description(d["observation_space"])
+        act_space = space_from_description(d["action_space"])
+        if env is not None:
+            e_obs, e_act, _ = _spaces_of(env)
+            if not (_same_space(e_obs, obs_space) and _same_space(e_act, act_space)):
+                raise ValueError(
+                    f"{path} was made for observation {obs_space} / action {act_space}, but env has "
+                    f"observation {e_obs} / action {e_act}"
+                )
+        policy = target(obs_space, act_space, env_id=d["env_id"], seed=d.get("seed"), **d["options"])
+        policy.set_flat(d["flat"].numpy())
+        policy._restore_extra(d)
+        return policy
+
+    def _restore_extra(self, d: dict[str, Any]) -> None:
+        """Subclass hook for extra file fields (the Hebbian assignment)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle support (process / Ray workers): the cached batch is rebuilt on demand, not shipped."""
+        d = dict(self.__dict__)
+        d["_batch_cache"] = None
+        return d
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        extra = ", " + opts if opts else ""
+        return f"{type(self).__name__}(env_id={self.env_id!r}, num_params={self.num_params}{extra})"
+
+
+_POLICY_CLASSES: dict[str, type[Policy]] = {}
+
+
+def register_policy_class(cls: type[Policy]) -> type[Policy]:
+    """Class decorator: make ``load_policy`` know a policy class by its name."""
+    _POLICY_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def _read_file(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable hebb-gym policy file: {exc}") from exc
+    if not isinstance(d, dict) or d.get("format") != _FILE_MAGIC:
+        raise ValueError(f"{path} is not a hebb-gym policy file")
+    version = d.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has policy format version {version!r}, newer than this hebb-gym reads "
+            f"({FORMAT_VERSION}); "
+            "upgrade hebb-gym"
+        )
+    return d
+
+
+def load_policy(path: str | os.PathLike, env: Any = None) -> Policy:
+    """Load any policy file, returning the class it was saved from (Hebbian, static or LSTM)."""
+    return Policy.load(path, env=env)
+
+
+def _as_float_array(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} has dtype {arr.dtype}; accepted: a real-valued (float) array")
+    return arr
