@@ -14,7 +14,7 @@ LONG_LEG_SCALE = 1.5
 HIGH_FRICTION = 2.0
 LOW_FRICTION = 0.5
 #: Constant world-frame force on the car hull along x for the wind variants, in Box2D newtons.
-WIND_FORCE = 3000.0
+WIND_FORCE = 250.0
 
 CAR_ENTRY_POINT = "hebb_gym.car_racing:HebbCarRacing"
 ANT_ENTRY_POINT = "hebb_gym.ant:make_ant"
