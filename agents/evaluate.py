@@ -1,0 +1,123 @@
+"""Evaluate a trained policy (a run directory or a policy file) on one or more variants."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+import hebb_gym  # noqa: F401  (registers the variants)
+
+from agents.atomic import atomic_write, atomic_write_text
+
+
+@dataclass
+class EnvScore:
+    """Per-episode returns and distances of one policy on one env id."""
+
+    env_id: str
+    returns: np.ndarray
+    distances: np.ndarray  # NaN where the env reports no distance (the car)
+    lengths: np.ndarray
+
+    def row(self) -> dict[str, Any]:
+        d = np.where(np.isnan(self.distances), 0.0, self.distances)
+        has_d = not np.isnan(self.distances).all()
+        return {
+            "env": self.env_id, "episodes": len(self.returns),
+            "return_mean": float(self.returns.mean()), "return_std": float(self.returns.std()),
+            "distance_mean": float(d.mean()) if has_d else "", "distance_std": float(d.std()) if has_d else "",
+            "length_mean": float(self.lengths.mean()),
+        }
+
+
+def resolve_policy_path(run_or_policy: str | os.PathLike, which: str = "best") -> Path:
+    """A policy file from a path that is either the file itself or a run directory (``best.pt``)."""
+    p = Path(run_or_policy)
+    if p.is_dir():
+        p = p / f"{which}.pt"
+    if not p.exists():
+        raise FileNotFoundError(f"{run_or_policy}: no policy file here (expected a .pt file or a run directory "
+                                f"containing {which}.pt)")
+    return p
+
+
+def evaluate_policy_on(
+    policy: Any, env_id: str, episodes: int, seed: int = 0, max_steps: int | None = None,
+    video_dir: str | os.PathLike | None = None, env_kwargs: dict[str, Any] | None = None,
+) -> EnvScore:
+    """Run ``episodes`` full episodes in lockstep through ``policy.predict`` (batched, one env per episode)."""
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes!r} must be >= 1")
+    kw = dict(env_kwargs or {})
+    if max_steps is not None:
+        kw["max_episode_steps"] = max_steps
+    render = video_dir is not None
+    envs = [gym.make(env_id, render_mode="rgb_array" if render and i == 0 else None, **kw) for i in range(episodes)]
+    frames: list[np.ndarray] = []
+    try:
+        obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+        active = np.ones(episodes, dtype=bool)
+        returns = np.zeros(episodes)
+        distances = np.full(episodes, np.nan)
+        lengths = np.zeros(episodes, dtype=np.int64)
+        state = None
+        while active.any():
+            actions, state = policy.predict(obs, state=state, deterministic=True)
+            for i in np.nonzero(active)[0]:
+                o, r, terminated, truncated, info = envs[i].step(actions[i])
+                obs[i] = o
+                returns[i] += r
+                lengths[i] += 1
+                if "distance" in info:
+                    distances[i] = info["distance"]
+                if render and i == 0:
+                    frames.append(envs[0].render())
+                if terminated or truncated:
+                    active[i] = False
+    finally:
+        for env in envs:
+            env.close()
+    if render and frames:
+        save_gif(frames, Path(video_dir) / f"{env_id}-seed{seed}.gif")
+    return EnvScore(env_id, returns, distances, lengths)
+
+
+def save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 30, max_frames: int = 600) -> Path:
+    """An animated GIF of RGB frames (every n-th frame beyond ``max_frames``), written atomically."""
+    from PIL import Image
+
+    step = max(1, len(frames) // max_frames)
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames[::step]]
+    return atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                                        duration=int(1000 * step / fps), loop=0))
+
+
+def scores_csv(scores: Sequence[EnvScore]) -> str:
+    """CSV text of the per-env summary rows."""
+    buf = io.StringIO()
+    rows = [s.row() for s in scores]
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def evaluate_to_files(
+    run_or_policy: str | os.PathLike, env_ids: Sequence[str], episodes: int, out_csv: str | os.PathLike | None = None,
+    seed: int = 0, max_steps: int | None = None, video_dir: str | os.PathLike | None = None,
+) -> list[EnvScore]:
+    """Evaluate a run's best policy (or a policy file) on each env id; optionally write the CSV."""
+    from agents.policies import load_policy
+
+    policy = load_policy(resolve_policy_path(run_or_policy))
+    scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir) for e in env_ids]
+    if out_csv is not None:
+        atomic_write_text(out_csv, scores_csv(scores))
+    return scores
