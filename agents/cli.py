@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
         env=args.env, agent=args.agent, rule=args.rule, rho=args.rho, init=args.init, popsize=args.popsize,
         generations=args.generations, sigma=args.sigma, sigma_decay=args.sigma_decay, sigma_floor=args.sigma_floor,
         lr=args.lr, lr_decay=args.lr_decay, lr_floor=args.lr_floor, optimizer=args.optimizer, l2=args.l2,
-        episodes=args.episodes, max_steps=args.max_steps, early_stop=not args.no_early_stop, backend=args.backend,
+        episodes=args.episodes, max_steps=args.max_steps, early_stop=not args.no_early_stop,
+        env_termination=args.env_termination, backend=args.backend,
         workers=args.workers, address=args.address, seed=args.seed,
         env_kwargs={"backend": args.physics} if args.physics else {},
     )
@@ -55,7 +56,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     out_csv = args.csv or (Path(args.target) / "evaluation.csv" if Path(args.target).is_dir() else None)
     scores = evaluate_to_files(args.target, args.env.split(","), args.episodes, out_csv, args.seed,
-                               args.max_steps, args.video)
+                               args.max_steps, args.video, stock_env=args.stock_env)
     rows = []
     for s in scores:
         r = s.row()
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=1, help="episodes per variant per individual")
     p.add_argument("--max-steps", type=int, default=1000, help="episode horizon")
     p.add_argument("--no-early-stop", action="store_true", help="disable the original code's early stops")
+    p.add_argument("--env-termination", action="store_true",
+                   help="keep the quadruped's own unhealthy termination during training (off by default)")
     p.add_argument("--backend", default="process", help="serial | process | ray")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     p.add_argument("--address", default=None, help="Ray cluster address to join (ray backend)")
@@ -127,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--video", default=None, help="directory for an animated GIF of the first episode per env")
     p.add_argument("--csv", default=None, help="CSV path (default: RUN/evaluation.csv for a run directory)")
+    p.add_argument("--stock-env", action="store_true",
+                   help="evaluate a run on the envs as registered, not with the env kwargs it was trained with")
     p.set_defaults(handler=_evaluate)
 
     p = sub.add_parser("plot", help="overlay the learning curves of runs")

@@ -26,6 +26,8 @@ from agents.population import candidate_params
 log = logging.getLogger(__name__)
 
 BACKENDS = ("serial", "process", "ray")
+#: A generation gives up after this many dead workers instead of replacing them forever.
+MAX_REPLACEMENTS_PER_GENERATION = 8
 
 
 @dataclass
@@ -176,6 +178,9 @@ class ProcessBackend:
         results: list[tuple[tuple[int, int], SliceResult]] = []
         replaced = 0
         while pending:
+            if replaced > MAX_REPLACEMENTS_PER_GENERATION:
+                raise RuntimeError(f"{replaced} workers died in one generation; see the log above (a worker that "
+                                   "cannot start, e.g. a script without an `if __name__ == '__main__':` guard)")
             ready = wait([self.conns[k] for k in pending] + [self.procs[k].sentinel for k in pending])
             for k in list(pending):
                 conn, proc = self.conns[k], self.procs[k]

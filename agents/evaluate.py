@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,16 @@ def resolve_policy_path(run_or_policy: str | os.PathLike, which: str = "best") -
         raise FileNotFoundError(f"{run_or_policy}: no policy file here (expected a .pt file or a run directory "
                                 f"containing {which}.pt)")
     return p
+
+
+def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
+    """The env kwargs of a run directory's fitness rollouts ({} for a policy file)."""
+    cfg = Path(run_or_policy) / "config.json"
+    if not cfg.is_file():
+        return {}
+    from agents.trainer import TrainConfig
+
+    return TrainConfig.from_json(json.loads(cfg.read_text())["train"]).rollout_env_kwargs()
 
 
 def evaluate_policy_on(
@@ -112,12 +123,18 @@ def scores_csv(scores: Sequence[EnvScore]) -> str:
 def evaluate_to_files(
     run_or_policy: str | os.PathLike, env_ids: Sequence[str], episodes: int, out_csv: str | os.PathLike | None = None,
     seed: int = 0, max_steps: int | None = None, video_dir: str | os.PathLike | None = None,
+    stock_env: bool = False,
 ) -> list[EnvScore]:
-    """Evaluate a run's best policy (or a policy file) on each env id; optionally write the CSV."""
+    """Evaluate a run's best policy (or a policy file) on each env id; optionally write the CSV.
+
+    A run directory is evaluated with the env kwargs its fitness rollouts used (physics backend,
+    termination), unless ``stock_env``; a policy file always on the envs as registered.
+    """
     from agents.policies import load_policy
 
     policy = load_policy(resolve_policy_path(run_or_policy))
-    scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir) for e in env_ids]
+    env_kwargs = {} if stock_env else run_env_kwargs(run_or_policy)
+    scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir, env_kwargs) for e in env_ids]
     if out_csv is not None:
         atomic_write_text(out_csv, scores_csv(scores))
     return scores

@@ -62,6 +62,7 @@ class TrainConfig:
     episodes: int = 1
     max_steps: int = 1000
     early_stop: bool = True
+    env_termination: bool = False
     backend: str = "process"
     workers: int = 0
     address: str | None = None
@@ -95,7 +96,18 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
 
     def fitness_config(self) -> FitnessConfig:
-        return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, dict(self.env_kwargs))
+        return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs())
+
+    def rollout_env_kwargs(self) -> dict[str, Any]:
+        """Env kwargs of fitness rollouts: the quadruped's own unhealthy termination is off unless asked for.
+
+        Random plastic networks make the MuJoCo ant hop above Ant-v5's healthy range (z > 1) within
+        a few dozen steps; as in the original code, the trainer's early stop judges an episode instead.
+        """
+        kwargs = dict(self.env_kwargs)
+        if hebb_gym.task_of(self.env[0]) == "ant" and not self.env_termination:
+            kwargs.setdefault("terminate_when_unhealthy", False)
+        return kwargs
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

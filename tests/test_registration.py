@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +16,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import hebb_gym
+from agents.cli import main
 from hebb_gym.variants import VARIANTS
 
 CAR_IDS = [v.id for v in VARIANTS if v.task == "car"]
@@ -109,3 +113,12 @@ def test_reimport_registers_nothing_twice():
     hebb_gym.registration.register_all()
     assert sorted(k for k in gym.registry if k.startswith("Hebb")) == before
     assert len(before) == 11
+
+
+def test_docs_table_is_generated_from_variants():
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["envs", "--markdown"]) == 0
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "environments.md").read_text()
+    section = doc.split("<!-- variants-table:start -->")[1].split("<!-- variants-table:end -->")[0]
+    assert section.strip() == buf.getvalue().strip()
