@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", default="learning_curves.png")
     p.set_defaults(handler=_plot)
+
+    from agents.probe_cli import add_probe_commands
+
+    add_probe_commands(sub)
     return parser
 
 
