@@ -6,10 +6,9 @@ import argparse
 import csv
 import json
 from pathlib import Path
-
-import gymnasium as gym
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
