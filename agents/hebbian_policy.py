@@ -15,12 +15,13 @@ Synapse i uses rule ``assignment[i]``; the default assignment is ``i // rho`` (c
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+import operator
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 
-from agents.networks import conv_features, row_dot
+from agents.networks import conv_features
 from agents.policy_base import (
     Policy,
     PolicyBatch,
@@ -30,7 +31,14 @@ from agents.policy_base import (
     register_policy_class,
     state_generators,
 )
-from agents.rules import Rule, apply_terms_, block_assignment, get_rule, num_rules_for
+from agents.rules import (
+    Rule,
+    apply_terms_,
+    block_assignment,
+    get_rule,
+    num_rules_for,
+    stack_terms,
+)
 
 __all__ = ["INITS", "HebbianBatch", "HebbianPolicy"]
 
@@ -125,6 +133,8 @@ class HebbianPolicy(Policy):
 class HebbianBatch(PolicyBatch):
     """P Hebbian individuals: per-layer update terms ``(P, 1, out, in)`` precomputed from their rules."""
 
+    _casts_features = True  # _forward copies the features into its float32 activation buffer
+
     def __init__(self, policy: HebbianPolicy, params: torch.Tensor, assignment: torch.Tensor | None) -> None:
         super().__init__(policy, params.shape[0])
         p = params.shape[0]
@@ -139,12 +149,22 @@ class HebbianBatch(PolicyBatch):
         else:
             coeffs = table
         self.terms: list[tuple[torch.Tensor | None, ...]] = []
+        # per layer: [c_pp, c_pre] and [c_post, c_const] stacked (P, 1, 2, out, in), or None when the rule
+        # lacks a term; self.terms then holds views of them (no second copy of the coefficients)
+        self._stacked: list[tuple[torch.Tensor, torch.Tensor] | None] = []
         off = 0
         for o, i in self.spec.dense_shapes:
             c = coeffs[:, off : off + o * i].reshape(p, o, i, pol.rule.k)
             off += o * i
-            terms = pol.rule.terms(c)
-            self.terms.append(tuple(None if t is None else t.unsqueeze(1).contiguous() for t in terms))
+            terms = tuple(None if t is None else t.unsqueeze(1) for t in pol.rule.terms(c))
+            stacked = stack_terms(terms)
+            self._stacked.append(stacked)
+            if stacked is None:
+                self.terms.append(tuple(None if t is None else t.contiguous() for t in terms))
+            else:
+                mul, add = stacked
+                self.terms.append((mul[:, :, 0], mul[:, :, 1], add[:, :, 0], add[:, :, 1]))
+        self._plan_cache: _Plan | None = None  # for update() calls from outside act()
         self.conv_weights = [  # per individual, each its own (aligned) tensor
             [params[q, slices[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(self.spec.conv_shapes)]
             for q in range(p)
@@ -208,19 +228,23 @@ class HebbianBatch(PolicyBatch):
         return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
 
     def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
-        p, e = state.n_individuals, state.n_envs
-        widths = [x.shape[-1]] + [o for o, _ in self.spec.dense_shapes]
-        acts = self._buffers(state, "acts", [(p, e, n) for n in widths], rows=True)
-        work = self._buffers(state, "work", [tuple(w.shape) for w in state.weights])
-        acts[0].copy_(x)
-        last = len(state.weights) - 1
-        for j, w in enumerate(state.weights):
-            y = row_dot(w, acts[j], work[j], acts[j + 1])
+        plan = state.extra.get("plan")
+        if plan is None or not plan.fits(state.weights):
+            p, e = state.n_individuals, state.n_envs
+            widths = [x.shape[-1]] + [o for o, _ in self.spec.dense_shapes]
+            acts = self._buffers(state, "acts", [(p, e, n) for n in widths], rows=True)
+            plan = state.extra["plan"] = self._make_plan(state.weights, acts)
+        plan.acts[0].copy_(x)
+        last = len(plan.layers) - 1
+        for j, layer in enumerate(plan.layers):
+            # row_dot (agents.networks) with the views precomputed: w * x exactly, then row sums
+            torch.mul(layer.w, layer.pre_row, out=layer.prod)
+            y = torch.sum(layer.prod, dim=-1, out=layer.post)
             if j < last or self.spec.output_tanh:
                 torch.tanh_(y)
         if not state.frozen:
-            self.update(state.weights, acts, work)
-        return acts[-1]
+            self._step(plan)
+        return plan.acts[-1]
 
     def update(
         self,
@@ -231,15 +255,262 @@ class HebbianBatch(PolicyBatch):
         """One plastic step in place: layer j gets ``pre = activations[j]``, ``post = activations[j + 1]``.
 
         ``weights[j]`` is ``(P, E, out, in)``, activations ``(P, E, width)``; car layers are then divided
-        by their max |w| (so it stays 1). ``work``: optional scratch tensors shaped like ``weights``.
+        by their max |w| (so it stays 1). ``work``: optional scratch tensors shaped like ``weights`` (used
+        only by rules without all four terms; the others keep their own scratch, cached between calls).
         """
-        if work is None:
-            work = [torch.empty_like(w) for w in weights]
-        with torch.no_grad():
-            for j, w in enumerate(weights):
-                apply_terms_(w, activations[j], activations[j + 1], self.terms[j], work[j])
-                if self.normalize:  # max(amax, -amin): two reads, far faster than vector_norm(ord=inf) on CPU
-                    m = torch.maximum(
-                        w.amax(dim=(-2, -1), keepdim=True), w.amin(dim=(-2, -1), keepdim=True).neg_()
-                    )
-                    w.mul_(m.clamp_min_(1e-30).reciprocal_())  # multiplying is twice as fast as dividing
+        plan = self._plan_cache
+        if plan is None or not plan.fits(weights, activations, work):
+            plan = self._plan_cache = self._make_plan(weights, activations, work)
+        if torch.is_grad_enabled() and (
+            any(map(_requires_grad, weights)) or any(map(_requires_grad, activations))
+        ):
+            with torch.no_grad():
+                self._step(plan)
+        else:  # nothing to keep out of autograd: skip the context manager's cost
+            self._step(plan)
+
+    def _make_plan(
+        self,
+        weights: list[torch.Tensor],
+        acts: list[torch.Tensor],
+        work: list[torch.Tensor] | None = None,
+    ) -> _Plan:
+        """Scratch buffers and tensor views for stepping ``weights`` with ``acts``, made once and reused.
+
+        A layer too big for the cache in one piece is stepped in chunks of individuals (each chunk's
+        update, renormalisation included, runs while its weights are still cached); every kernel is
+        element-wise or reduces within one individual, so chunking leaves the numbers unchanged.
+        """
+        layers = []
+        for j, w in enumerate(weights):
+            pre, post = acts[j], acts[j + 1]
+            stacked = self._stacked[j]
+            n_ind = w.shape[0] if w.ndim == 4 else 1
+            # bytes per individual: weights and the two-part scratch (per env), the four terms (shared)
+            per_ind = (3 * w[0].numel() + 4 * w.shape[-2] * w.shape[-1]) * w.element_size()
+            size = n_ind if w.ndim != 4 else max(1, min(n_ind, _CHUNK_BYTES // max(per_ind, 1)))
+            if stacked is not None and size < n_ind:
+                # one chunk-sized scratch, reused by every chunk; the forward gets its own product buffer
+                scratch = torch.empty(size, *w.shape[1:-2], 2, *w.shape[-2:], dtype=w.dtype)
+                prod = torch.empty_like(w)
+                chunks = []
+                for lo in range(0, n_ind, size):
+                    hi = min(lo + size, n_ind)
+                    mul, add = stacked[0][lo:hi], stacked[1][lo:hi]
+                    sub = scratch[: hi - lo]
+                    chunks.append(_chunk(w[lo:hi], mul, add, pre[lo:hi], post[lo:hi], sub, self.normalize))
+            else:
+                scratch = torch.empty(*w.shape[:-2], 2, *w.shape[-2:], dtype=w.dtype)
+                prod = scratch[..., 0, :, :]
+                chunks = [_chunk(w, *(stacked or (None, None)), pre, post, scratch, False)]
+            fallback = None
+            if stacked is None:
+                fallback = work[j] if work is not None and work[j].shape == w.shape else prod
+            layers.append(
+                _Layer(
+                    w=w,
+                    stacked=stacked,
+                    terms=self.terms[j],
+                    pre=pre,
+                    post=post,
+                    pre_row=pre.unsqueeze(-2),
+                    prod=prod,
+                    fallback_work=fallback,
+                    chunks=chunks,
+                )
+            )
+        # renormalisation of the unchunked layers: the small ops on the maxima run once for all of them
+        norm = None
+        whole = [layer for layer in layers if not layer.chunks[0].normalize]
+        if self.normalize and whole:
+            lead = whole[0].w.shape[:-2]
+            if all(layer.w.shape[:-2] == lead for layer in whole):
+                hi = torch.empty(len(whole), *lead, 1, 1)
+                lo = torch.empty(len(whole), *lead, 1, 1)
+                norm = _Norm(hi, lo, list(zip([layer.w for layer in whole], hi.unbind(0), lo.unbind(0))))
+            else:
+                norm = _Norm(None, None, [(layer.w, None, None) for layer in whole])
+        norm_np = []
+        if norm is not None and norm.hi is not None:
+            for w, h, _ in norm.items:
+                pair = (_numpy_view(w), h.numpy())
+                norm_np.append(pair if pair[0] is not None and pair[1] is not None else None)
+        return _Plan(list(weights), list(acts), None if work is None else list(work), layers, norm, norm_np)
+
+    def _step(self, plan: _Plan) -> None:
+        """The plastic update of every layer of ``plan`` (and the car's renormalisation), in place."""
+        for layer in plan.layers:
+            if layer.stacked is None:
+                apply_terms_(layer.w, layer.pre, layer.post, layer.terms, layer.fallback_work)
+                continue
+            for c in layer.chunks:  # bit for bit apply_terms_, with one kernel fewer
+                # [a, b] = [c_pp, c_pre] * pre + [c_post, c_const], one fused multiply-add for both
+                torch.addcmul(c.add, c.mul, c.pre_stacked, out=c.scratch)
+                c.w.addcmul_(c.a, c.post_col)  # w += a * post
+                if c.np_w is not None:  # w += b; numpy's ufunc call costs half of torch's, same IEEE sums
+                    np.add(c.np_w, c.np_b, out=c.np_w)
+                else:
+                    c.w.add_(c.b)
+                if c.normalize:
+                    torch.amax(c.w, dim=(-2, -1), keepdim=True, out=c.hi)
+                    torch.amin(c.w, dim=(-2, -1), keepdim=True, out=c.lo)
+                    _scale_by_max(c.w, c.hi, c.lo, c.np_w)
+        if self.normalize and plan.norm is not None:
+            hi, lo, items = plan.norm
+            if hi is None:  # layers with different leading shapes: one layer at a time
+                for w, _, _ in items:
+                    _scale_by_max(w, w.amax(dim=(-2, -1), keepdim=True), w.amin(dim=(-2, -1), keepdim=True))
+                return
+            for w, h, lo_j in items:
+                torch.amax(w, dim=(-2, -1), keepdim=True, out=h)
+                torch.amin(w, dim=(-2, -1), keepdim=True, out=lo_j)
+            torch.maximum(hi, lo.neg_(), out=hi)
+            hi.clamp_min_(1e-30).reciprocal_()
+            for (w, h, _), np_pair in zip(items, plan.norm_np):
+                if np_pair is not None:
+                    np.multiply(np_pair[0], np_pair[1], out=np_pair[0])
+                else:
+                    w.mul_(h)
+
+
+#: Bytes of a layer's tensors (weights, scratch, terms) above which it is stepped in chunks of individuals.
+_CHUNK_BYTES = 12 * 2**20
+
+
+def _scale_by_max(
+    w: torch.Tensor, hi: torch.Tensor, lo: torch.Tensor, np_w: np.ndarray | None = None
+) -> None:
+    """``w /= max|w|`` per (individual, env), from ``hi = amax`` and ``lo = amin`` (both overwritten).
+
+    max |w| = max(amax, -amin): two reads, far faster than vector_norm(ord=inf) on CPU; multiplying by
+    the reciprocal is twice as fast as dividing. ``np_w``: a numpy view of ``w`` to multiply with.
+    """
+    torch.maximum(hi, lo.neg_(), out=hi)
+    hi.clamp_min_(1e-30).reciprocal_()
+    if np_w is not None:
+        np.multiply(np_w, hi.numpy(), out=np_w)
+    else:
+        w.mul_(hi)
+
+
+#: Largest tensor (elements) updated through numpy: below it numpy's lower call overhead wins, above
+#: it torch's kernels are as fast or faster.
+_NUMPY_MAX = 2**16
+
+
+def _numpy_view(t: torch.Tensor) -> np.ndarray | None:
+    """A numpy array sharing small ``t``'s memory; None for large ones or where torch gives none (grad...)."""
+    if t.numel() > _NUMPY_MAX:
+        return None
+    try:
+        return t.numpy()
+    except (RuntimeError, TypeError):
+        return None
+
+
+def _chunk(
+    w: torch.Tensor,
+    mul: torch.Tensor | None,
+    add: torch.Tensor | None,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    scratch: torch.Tensor,
+    normalize: bool,
+) -> _Chunk:
+    lead = w.shape[:-2]
+    np_w, np_b = _numpy_view(w), _numpy_view(scratch[..., 1, :, :])
+    if np_w is None or np_b is None:
+        np_w = np_b = None
+    return _Chunk(
+        w=w,
+        np_w=np_w,
+        np_b=np_b,
+        mul=mul,
+        add=add,
+        pre_stacked=pre[..., None, None, :],
+        post_col=post.unsqueeze(-1),
+        scratch=scratch,
+        a=scratch[..., 0, :, :],
+        b=scratch[..., 1, :, :],
+        normalize=normalize,
+        hi=torch.empty(*lead, 1, 1) if normalize else None,
+        lo=torch.empty(*lead, 1, 1) if normalize else None,
+    )
+
+
+class _Chunk(NamedTuple):
+    """The views one update kernel sequence works on: all individuals of a layer, or a slice of them."""
+
+    w: torch.Tensor
+    np_w: np.ndarray | None  # numpy views of w and b (small arrays: numpy's call overhead is lower)
+    np_b: np.ndarray | None
+    mul: torch.Tensor | None  # [c_pp, c_pre] (P, 1, 2, out, in)
+    add: torch.Tensor | None  # [c_post, c_const]
+    pre_stacked: torch.Tensor  # (P, E, 1, 1, in)
+    post_col: torch.Tensor  # (P, E, out, 1)
+    scratch: torch.Tensor  # (P, E, 2, out, in)
+    a: torch.Tensor  # scratch[..., 0, :, :]
+    b: torch.Tensor  # scratch[..., 1, :, :]
+    normalize: bool  # renormalised here, right after its update (chunked layers only)
+    hi: torch.Tensor | None
+    lo: torch.Tensor | None
+
+
+class _Layer(NamedTuple):
+    """One dense layer's tensors and the views its step uses (made once per state, not per step)."""
+
+    w: torch.Tensor
+    stacked: tuple[torch.Tensor, torch.Tensor] | None
+    terms: tuple[torch.Tensor | None, ...]
+    pre: torch.Tensor
+    post: torch.Tensor
+    pre_row: torch.Tensor  # (P, E, 1, in)
+    prod: torch.Tensor  # the forward's w * x (the scratch's first half, unless the layer is chunked)
+    fallback_work: torch.Tensor | None
+    chunks: list[_Chunk]
+
+
+class _Norm(NamedTuple):
+    """Buffers for renormalising the unchunked layers together: maxima, minima, and per layer views."""
+
+    hi: torch.Tensor | None
+    lo: torch.Tensor | None
+    items: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]
+
+
+class _Plan(NamedTuple):
+    """Everything one step needs, valid while the same weight (and activation) tensors are used."""
+
+    weights: list[torch.Tensor]
+    acts: list[torch.Tensor]
+    work: list[torch.Tensor] | None
+    layers: list[_Layer]
+    norm: _Norm | None
+    norm_np: list[tuple[np.ndarray, np.ndarray] | None]  # numpy views of (w, 1/max) per item of norm
+
+    def __reduce__(self) -> tuple[type[None], tuple[()]]:
+        # a copied or unpickled state rebuilds its plan: copies of the numpy views would not share memory
+        return type(None), ()
+
+    def __deepcopy__(self, memo: dict) -> None:
+        return None
+
+    def fits(
+        self,
+        weights: list[torch.Tensor],
+        acts: list[torch.Tensor] | None = None,
+        work: list[torch.Tensor] | None = None,
+    ) -> bool:
+        """Whether this plan was made for these very tensors (identity, not value)."""
+        if not _same_tensors(self.weights, weights):
+            return False
+        if acts is not None and not _same_tensors(self.acts, acts):
+            return False
+        return work is None or (self.work is not None and _same_tensors(self.work, work))
+
+
+def _same_tensors(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> bool:
+    return len(xs) == len(ys) and all(map(operator.is_, xs, ys))
+
+
+_requires_grad = operator.attrgetter("requires_grad")

@@ -108,6 +108,10 @@ class PolicyState:
 class PolicyBatch(ABC):
     """P individuals of one policy, ready to act on ``(P, E, *obs_shape)`` observations."""
 
+    #: True when ``_forward`` copies the (P, E, F) features into a float32 buffer of its own, so ``act``
+    #: hands it vector observations in their own dtype (one conversion fewer per step).
+    _casts_features: ClassVar[bool] = False
+
     def __init__(self, policy: Policy, n_individuals: int) -> None:
         self.policy = policy
         self.spec: NetSpec = policy.spec
@@ -179,8 +183,8 @@ class PolicyBatch(ABC):
                 features = torch.stack(
                     [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
                 )
-            else:
-                features = x.to(torch.float32)
+            else:  # a batch that copies features into its own float32 buffer converts them there
+                features = x if self._casts_features else x.to(torch.float32)
             out = self._forward(features, state)
             return self.head.to_numpy(self.head(out)), state
 
@@ -190,7 +194,7 @@ class PolicyBatch(ABC):
             x = obs.detach()
         else:
             arr = np.asarray(obs)
-            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)):
+            if arr.dtype.kind not in "iufc":  # numbers only (complex is refused below, like torch input)
                 raise TypeError(f"obs has dtype {arr.dtype}; accepted: a numeric array (float or uint8)")
             arr = np.ascontiguousarray(arr)
             x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())

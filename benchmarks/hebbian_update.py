@@ -9,8 +9,10 @@ imported). Car layers are then divided by their max |w| (inside the jitted funct
 reference is as fast as it can be). Both sides use float32, one thread, rule ``ABCD_lr``, and update
 the three dense layers of the car (648 -> 128 -> 64 -> 3) or the quadruped (27 -> 128 -> 64 -> 8).
 P individuals: the loop is called once per individual; hebb-gym updates all P in one call
-(``HebbianBatch.update``). Blocks of the two alternate and the best block of each is kept, so
-background load affects both alike. numba is optional: without it only hebb-gym's times are shown.
+(``HebbianBatch.update``). Times are the CPU time of the benchmarking thread (``time.thread_time``),
+so time the scheduler gives to other jobs on a shared machine is not counted; blocks of the two
+alternate and the best block of each is kept, so the remaining interference (shared caches and
+memory bandwidth) affects both alike. numba is optional: without it only hebb-gym's times are shown.
 """
 
 from __future__ import annotations
@@ -84,12 +86,12 @@ def _make_loop_step() -> Callable | None:
 
 
 def _best(fn: Callable[[], None], setup: Callable[[], None], number: int) -> float:
-    """Seconds per call of one timed block of ``number`` calls (after ``setup``, not timed)."""
+    """CPU seconds per call of one timed block of ``number`` calls (after ``setup``, not timed)."""
     setup()
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - t0) / number
+    return (time.thread_time() - t0) / number
 
 
 def bench(name: str, n_ind: int, loop_step: Callable | None, repeats: int, number: int) -> dict[str, float]:
