@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="learning_curves.png")
     p.set_defaults(handler=_plot)
 
+    from agents.experiment_cli import add_experiment_commands
     from agents.probe_cli import add_probe_commands
 
+    add_experiment_commands(sub)
     add_probe_commands(sub)
     return parser
 
