@@ -242,10 +242,14 @@ class RayBackend:
         self.slices = split(popsize, workers)
         self.snapshot = snapshot
         self.actors = [self.actor_cls.remote(init) for _ in self.slices]
+        self.bytes_sent = len(pickle.dumps(init)) * len(self.slices)  # as pickled; Ray's own framing not counted
 
     def generation(self, tell: np.ndarray | None, generation_seed: int) -> GenerationResult:
         ray = self.ray
+        sent = self.bytes_sent
+        self.bytes_sent = 0
         futures = {k: self.actors[k].run.remote(tell, lo, hi, generation_seed) for k, (lo, hi) in enumerate(self.slices)}
+        sent += sum(len(pickle.dumps((tell, lo, hi, generation_seed))) for lo, hi in self.slices)
         results: list[tuple[tuple[int, int], SliceResult]] = []
         replaced = 0
         for k, fut in futures.items():
@@ -256,10 +260,12 @@ class RayBackend:
                 log.warning("ray worker %d died; slice [%d, %d) re-run on a new actor", k, lo, hi)
                 replaced += 1
                 init = WorkerInit(self.init.policy, self.init.strategy_factory, self.snapshot(), self.init.fitness)
+                sent += len(pickle.dumps(init))
                 self.actors[k] = self.actor_cls.remote(init)
                 results.append((self.slices[k], ray.get(self.actors[k].run.remote(None, lo, hi, generation_seed))))
         out = _gather(results, self.popsize, len(self.init.fitness.env_ids))
         out.replaced_workers = replaced
+        out.bytes_sent = sent
         return out
 
     def close(self) -> None:

@@ -4,10 +4,15 @@ The fitness of an individual is the mean over the training variants (the meta-ta
 per-episode score: the episode return for the car, ``info["distance"]`` for the quadruped. The
 early stops of the original code end hopeless episodes: the car after 20 consecutive negative
 rewards, the quadruped after step 200 once it has moved backwards 30 steps in a row.
+
+MuJoCo quadrupeds are stepped through :class:`agents.fast_ant.AntBatch` (Ant-v5's step vectorised
+over envs, bit-for-bit equal to ``env.step``) wherever it is exact; everything else, or every env when
+the environment variable ``HEBB_GYM_FAST_ANT=0`` is set, goes through Gymnasium's ``env.step``.
 """
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -68,6 +73,7 @@ class EnvPool:
     def __init__(self, config: FitnessConfig) -> None:
         self.config = config
         self._envs: dict[str, list[gym.Env]] = {e: [] for e in config.env_ids}
+        self._fast: dict[tuple[str, int], Any] = {}
 
     def get(self, env_id: str, count: int) -> list[gym.Env]:
         envs = self._envs[env_id]
@@ -75,7 +81,24 @@ class EnvPool:
             envs.append(gym.make(env_id, max_episode_steps=self.config.max_steps, **self.config.env_kwargs))
         return envs[:count]
 
+    def fast_ant(self, env_id: str, count: int) -> Any:
+        """An :class:`agents.fast_ant.AntBatch` over ``get(env_id, count)``, or None where it is not exact."""
+        key = (env_id, count)
+        if key not in self._fast:
+            envs = self.get(env_id, count)
+            self._fast[key] = None
+            if os.environ.get("HEBB_GYM_FAST_ANT", "1") == "0":
+                return None
+            try:
+                from agents import fast_ant
+            except ImportError:  # no MuJoCo: the generic path is the only one
+                return None
+            if all(fast_ant.supports(env) for env in envs):
+                self._fast[key] = fast_ant.AntBatch(envs)
+        return self._fast[key]
+
     def close(self) -> None:
+        self._fast.clear()
         for envs in self._envs.values():
             for env in envs:
                 env.close()
@@ -107,7 +130,11 @@ def evaluate_slice(
     for v, env_id in enumerate(cfg.env_ids):
         env_seeds = [derive_seed(generation_seed, "env", env_id, e) for e in range(cfg.episodes)]
         init_seeds = [derive_seed(generation_seed, "init", env_id, i) for i in individual_ids]
-        scores, used = _lockstep(batch, pool.get(env_id, n * cfg.episodes), n, env_seeds, init_seeds, cfg)
+        fast = pool.fast_ant(env_id, n * cfg.episodes) if cfg.task != "car" else None
+        if fast is not None:
+            scores, used = _lockstep_fast_ant(batch, fast, n, env_seeds, init_seeds, cfg)
+        else:
+            scores, used = _lockstep(batch, pool.get(env_id, n * cfg.episodes), n, env_seeds, init_seeds, cfg)
         per_env[:, v] = scores.mean(axis=1)
         steps += used
     return SliceResult(per_env.mean(axis=1), steps, per_env)
@@ -153,5 +180,46 @@ def _lockstep(
         if not active.any():
             break
     scores = returns if car else distance
+    scores = np.where(diverged[:, None] | ~np.isfinite(scores), np.nan, scores)
+    return scores, steps
+
+
+def _lockstep_fast_ant(
+    batch: Any, ant: Any, n: int, env_seeds: list[int], init_seeds: list[int], cfg: FitnessConfig
+) -> tuple[np.ndarray, int]:
+    """:func:`_lockstep` for MuJoCo quadrupeds through :class:`agents.fast_ant.AntBatch`: same numbers, vectorised."""
+    E = len(env_seeds)
+    obs = ant.reset([env_seeds[e] for _ in range(n) for e in range(E)]).reshape(n, E, -1)
+    flat_obs = obs.reshape(n * E, -1)
+    state = batch.initial_state(E, seed=init_seeds)
+    active = np.ones(n * E, dtype=bool)
+    distance = np.zeros(n * E)
+    streak = np.zeros(n * E, dtype=np.int64)
+    diverged = np.zeros(n, dtype=bool)
+    steps = 0
+    for t in range(cfg.max_steps):
+        actions, state = batch.act(obs, state)
+        flat_act = np.asarray(actions).reshape(n * E, -1)
+        bad = active & ~np.isfinite(flat_act).all(axis=1)
+        if bad.any():
+            diverged |= bad.reshape(n, E).any(axis=1)
+            active &= ~bad
+        index = np.flatnonzero(active)
+        if index.size == 0:
+            break
+        o, _, terminated, dist = ant.step(index, flat_act[index])
+        steps += index.size
+        flat_obs[index] = o
+        progress = dist - distance[index]
+        distance[index] = dist
+        run = np.where(progress < 0, streak[index] + 1, 0)
+        streak[index] = run
+        stop = terminated | (t + 1 >= cfg.max_steps)  # the pool's TimeLimit truncates at max_steps
+        if cfg.early_stop and t >= ANT_GRACE_STEPS:
+            stop |= run >= ANT_BACKWARD_STREAK
+        active[index[stop]] = False
+        if not active.any():
+            break
+    scores = distance.reshape(n, E)
     scores = np.where(diverged[:, None] | ~np.isfinite(scores), np.nan, scores)
     return scores, steps
