@@ -19,13 +19,12 @@ directory or a policy file (what ``hebb-gym probe`` calls).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 
 from agents.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.threads import one_torch_thread
 
 __all__ = [
     "PROBE_KINDS",
@@ -261,15 +261,6 @@ def zero_fraction_(weights: Sequence[Any], fraction: float, rng: np.random.Gener
     return masks
 
 
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread: the policy's small kernels are far slower when threads contend for cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _layer_copy(weights: Sequence[Any], env: int | None) -> list[np.ndarray]:
@@ -279,7 +270,7 @@ def _layer_copy(weights: Sequence[Any], env: int | None) -> list[np.ndarray]:
     return [w[0, env].detach().cpu().numpy().copy() for w in weights]
 
 
-@_one_torch_thread()
+@one_torch_thread()
 def run_condition(
     policy: Any,
     env_id: str,

@@ -8,13 +8,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agents.engine import make_backend, split
-from agents.fitness import FitnessConfig
 from agents.policies import load_policy
 from agents.population import build_policy, strategy_factory
 from agents.trainer import WALL_CLOCK_FIELDS, RunDirError, TrainConfig, read_metrics, train

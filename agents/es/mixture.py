@@ -9,13 +9,14 @@ The update is the score-function (REINFORCE) estimate of grad E[F], computed wit
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+from agents.threads import one_torch_thread
 
 from .openai_es import (FITNESS_SHAPINGS, check_decay, check_fitnesses, check_int, check_nonneg,
                         check_positive, decayed, shape_fitness)
@@ -25,15 +26,6 @@ from .optimizers import OPTIMIZERS, make_optimizer
 DEFAULT_MAX_LOGITS = 2**25
 
 
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    """Run torch on one thread so reductions (hence tell) give the same bits in every process."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class GaussianMixturePopulation:
@@ -153,7 +145,7 @@ class GaussianMixturePopulation:
     def _cumulative(self) -> torch.Tensor:
         if self._cdf is None:
             lam = torch.from_numpy(self._views(self._theta)[1]).double()
-            with _single_thread():
+            with one_torch_thread():
                 self._cdf = torch.softmax(lam, dim=1).cumsum_(dim=1).contiguous()
         return self._cdf
 
@@ -238,7 +230,7 @@ class GaussianMixturePopulation:
         for j, s in enumerate(samples):
             if w[j] != 0.0:
                 counts[rows + s[0]] += self.dtype.type(w[j])  # indices unique within one individual
-        with _single_thread():
+        with one_torch_thread():
             t_mu = torch.tensor(mu, requires_grad=True)
             t_lam = torch.tensor(lam, requires_grad=True)
             t_nu = torch.tensor(nu, requires_grad=True)
