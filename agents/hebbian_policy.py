@@ -21,7 +21,6 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from agents.networks import conv_features
 from agents.policy_base import (
     Policy,
     PolicyBatch,
@@ -223,9 +222,6 @@ class HebbianBatch(PolicyBatch):
             ind = torch.full((int(envs.sum()),), q)
             for j, w in enumerate(state.weights):
                 w[q, envs] = self._fresh(j, ind, state.generators[q])
-
-    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
-        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
 
     def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
         plan = state.extra.get("plan")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.networks import activation_buffer, conv_features, row_dot
+from agents.networks import activation_buffer, row_dot
 from agents.policy_base import (
     Policy,
     PolicyBatch,
@@ -79,9 +79,6 @@ class LSTMBatch(PolicyBatch):
         assert state.memory is not None
         for m in state.memory:
             m[mask] = 0.0
-
-    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
-        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
 
     def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
         assert state.memory is not None

@@ -24,7 +24,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.networks import ActionHead, NetSpec, activation_buffer, preprocess_images, spec_from_spaces
+from agents.networks import (
+    ActionHead,
+    NetSpec,
+    activation_buffer,
+    conv_features,
+    preprocess_images,
+    spec_from_spaces,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -134,8 +141,8 @@ class PolicyBatch(ABC):
         """Features ``(P, E, F)`` -> raw outputs ``(P, E, n_out)``; updates ``state`` in place."""
 
     def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
-        """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)``."""
-        raise NotImplementedError
+        """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)`` (``self.conv_weights[p]``)."""
+        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
 
     @staticmethod
     def _buffers(state: PolicyState, key: str, shapes: list[tuple[int, ...]], rows: bool = False) -> list:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.networks import conv_features, row_dot
+from agents.networks import row_dot
 from agents.policy_base import (
     Policy,
     PolicyBatch,
@@ -66,9 +66,6 @@ class StaticBatch(PolicyBatch):
 
     def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
         return None
-
-    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
-        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
 
     def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
         p, e = state.n_individuals, state.n_envs

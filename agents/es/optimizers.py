@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Turns a gradient estimate into an ascent step; ``lr`` comes per call, the strategy owns its decay."""
 
     name = "base"
@@ -17,17 +18,17 @@ class Optimizer:
         self.dtype = np.dtype(dtype)
         self.t = 0
 
+    @abstractmethod
     def step(self, grad: np.ndarray, lr: float) -> np.ndarray:
         """The step to *add* to the parameters (ascent)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue identically."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from ``state_dict()``."""
-        raise NotImplementedError
 
     def _check(self, grad: np.ndarray) -> np.ndarray:
         grad = np.asarray(grad)
