@@ -18,8 +18,7 @@ import torch
 
 from agents.threads import one_torch_thread
 
-from .openai_es import (FITNESS_SHAPINGS, check_decay, check_fitnesses, check_int, check_nonneg,
-                        check_positive, decayed, shape_fitness)
+from .openai_es import check_fitnesses, check_int, decayed, set_schedule, shape_fitness
 from .optimizers import OPTIMIZERS, make_optimizer
 
 #: Default cap on N * M (the logits table); peak memory is roughly 40 bytes per logit (float32, Adam).
@@ -60,22 +59,10 @@ class GaussianMixturePopulation:
         if self.num_rules > self.num_synapses:
             raise ValueError(f"num_rules must be <= num_synapses={self.num_synapses}, got {num_rules}")
         self.popsize = check_int("popsize", popsize, 2)
-        self.sigma = check_positive("sigma", sigma)
-        self.lr = check_positive("lr", lr)
-        self.lr_decay = check_decay("lr_decay", lr_decay)
-        self.lr_floor = check_nonneg("lr_floor", lr_floor)
-        self.sigma_decay = check_decay("sigma_decay", sigma_decay)
-        self.sigma_floor = check_nonneg("sigma_floor", sigma_floor)
-        self.l2 = check_nonneg("l2", l2)
-        if fitness_shaping not in FITNESS_SHAPINGS:
-            raise ValueError(f"fitness_shaping must be one of {FITNESS_SHAPINGS}, got {fitness_shaping!r}")
-        self.fitness_shaping = fitness_shaping
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        set_schedule(self, sigma, lr, lr_decay, lr_floor, sigma_decay, sigma_floor, l2, fitness_shaping, optimizer)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        self.optimizer_name = optimizer
         M, k, N, O = self.num_rules, self.num_coefficients, self.num_synapses, self.other_params
         self._sizes = (M * k, N * M, O)
         self.num_meta_params = sum(self._sizes)

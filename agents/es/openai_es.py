@@ -122,6 +122,24 @@ def check_fitnesses(fitnesses: Any, popsize: int) -> np.ndarray:
     return f
 
 
+def set_schedule(strategy: Any, sigma: Any, lr: Any, lr_decay: Any, lr_floor: Any, sigma_decay: Any,
+                 sigma_floor: Any, l2: Any, fitness_shaping: str, optimizer: str) -> None:
+    """Check and set the step-size / noise schedule, penalty, shaping and optimiser name both strategies share."""
+    strategy.sigma = check_positive("sigma", sigma)
+    strategy.lr = check_positive("lr", lr)
+    strategy.lr_decay = check_decay("lr_decay", lr_decay)
+    strategy.lr_floor = check_nonneg("lr_floor", lr_floor)
+    strategy.sigma_decay = check_decay("sigma_decay", sigma_decay)
+    strategy.sigma_floor = check_nonneg("sigma_floor", sigma_floor)
+    strategy.l2 = check_nonneg("l2", l2)
+    if fitness_shaping not in FITNESS_SHAPINGS:
+        raise ValueError(f"fitness_shaping must be one of {FITNESS_SHAPINGS}, got {fitness_shaping!r}")
+    strategy.fitness_shaping = fitness_shaping
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    strategy.optimizer_name = optimizer
+
+
 def decayed(value: float, decay: float, floor: float) -> float:
     """One multiplicative decay step that never goes below ``floor`` (nor raises a value already below it)."""
     return value if value <= floor else max(value * decay, floor)
@@ -150,19 +168,7 @@ class OpenAIES:
         self.antithetic = bool(antithetic)
         if self.antithetic and self.popsize % 2:
             raise ValueError(f"popsize must be even when antithetic=True (pairs +eps/-eps), got {popsize}")
-        self.sigma = check_positive("sigma", sigma)
-        self.lr = check_positive("lr", lr)
-        self.lr_decay = check_decay("lr_decay", lr_decay)
-        self.lr_floor = check_nonneg("lr_floor", lr_floor)
-        self.sigma_decay = check_decay("sigma_decay", sigma_decay)
-        self.sigma_floor = check_nonneg("sigma_floor", sigma_floor)
-        self.l2 = check_nonneg("l2", l2)
-        if fitness_shaping not in FITNESS_SHAPINGS:
-            raise ValueError(f"fitness_shaping must be one of {FITNESS_SHAPINGS}, got {fitness_shaping!r}")
-        self.fitness_shaping = fitness_shaping
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-        self.optimizer_name = optimizer
+        set_schedule(self, sigma, lr, lr_decay, lr_floor, sigma_decay, sigma_floor, l2, fitness_shaping, optimizer)
         self.optimizer = make_optimizer(optimizer, self.num_params, momentum=momentum)
         self.seed = check_int("seed", seed, 0)
         if noise_table is None:
