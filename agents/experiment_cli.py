@@ -65,13 +65,22 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loo_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Env kwargs every LOO cell trains and is tested with; the quadruped's unhealthy termination is off
+    (as in ES training, see docs/training.md) unless --env-termination, so all agents meet the same envs."""
+    kwargs = _physics(args)
+    if args.task == "ant" and not args.env_termination:
+        kwargs["terminate_when_unhealthy"] = False
+    return kwargs
+
+
 def _loo(args: argparse.Namespace) -> int:
     from agents.loo import LOOBudget, run_loo
 
     budget = LOOBudget(generations=args.generations, popsize=args.popsize, episodes=args.episodes,
                        max_steps=args.max_steps, eval_episodes=args.eval_episodes, eval_seed=args.eval_seed,
                        ppo_timesteps=args.ppo_timesteps, ppo_n_envs=args.ppo_n_envs, backend=args.backend,
-                       workers=args.workers, policy=args.policy, env_kwargs=_physics(args))
+                       workers=args.workers, policy=args.policy, env_kwargs=_loo_env_kwargs(args))
     seeds: Any = args.seeds
     if args.seed_list:
         seeds = [int(s) for s in args.seed_list.split(",") if s]
@@ -138,6 +147,8 @@ def add_experiment_commands(sub: Any) -> None:
     p.add_argument("--backend", default="process", help="ES backend: serial | process | ray")
     p.add_argument("--workers", type=int, default=0, help="ES worker processes (default: one per core)")
     p.add_argument("--physics", choices=("mujoco", "bullet"), default=None, help="quadruped physics backend")
+    p.add_argument("--env-termination", action="store_true",
+                   help="keep the quadruped's unhealthy termination in every cell (off by default, for all agents)")
     p.add_argument("--out", default="runs/loo", help="experiment folder (re-run to resume)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handler=_loo)
