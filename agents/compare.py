@@ -26,6 +26,7 @@ import hebb_gym
 from agents.atomic import atomic_write, atomic_write_text
 from agents.evaluate import EnvScore, resolve_policy_path
 from agents.tables import markdown_table
+from agents.threads import one_torch_thread
 
 RESULT_FIELDS = ("agent", "kind", "path", "env", "variant", "episodes", "seed", "max_steps", "return_mean",
                  "return_std", "distance_mean", "distance_std", "length_mean")
@@ -105,6 +106,7 @@ def _es_vec_env(env_id: str, episodes: int, seed: int, max_steps: int | None, en
     return venv
 
 
+@one_torch_thread()
 def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: int = 0,
                        max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None) -> EnvScore:
     """``episodes`` episodes of one agent on one env id through ``evaluate_policy``; episode i resets with seed + i."""

@@ -16,6 +16,7 @@ import numpy as np
 import hebb_gym  # noqa: F401  (registers the variants)
 
 from agents.atomic import atomic_write, atomic_write_text
+from agents.threads import one_torch_thread
 
 
 @dataclass
@@ -59,6 +60,7 @@ def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
     return TrainConfig.from_json(json.loads(cfg.read_text())["train"]).rollout_env_kwargs()
 
 
+@one_torch_thread()
 def evaluate_policy_on(
     policy: Any, env_id: str, episodes: int, seed: int = 0, max_steps: int | None = None,
     video_dir: str | os.PathLike | None = None, env_kwargs: dict[str, Any] | None = None,

@@ -48,13 +48,24 @@ def _env_or_task(args: argparse.Namespace) -> Any:
     return args.env
 
 
+def _compare_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Env kwargs of every compare cell: the physics backend, and with --no-env-termination the ES setting."""
+    import hebb_gym
+
+    kwargs = _physics(args)
+    ids = hebb_gym.variants(args.task) if args.task else (args.env or "").split(",")
+    if args.no_env_termination and ids[0] and hebb_gym.task_of(ids[0]) == "ant":
+        kwargs["terminate_when_unhealthy"] = False
+    return kwargs
+
+
 def _compare(args: argparse.Namespace) -> int:
     from agents.compare import compare
 
     if args.env and args.task:
         raise ValueError("give either --env or --task, not both")
     result = compare(args.agents, env=args.env, task=args.task, episodes=args.episodes, out=args.out, seed=args.seed,
-                     max_steps=args.max_steps, env_kwargs=_physics(args), title=args.title)
+                     max_steps=args.max_steps, env_kwargs=_compare_env_kwargs(args), title=args.title)
     rows = []
     for r in result.rows:
         dist = "" if r["distance_mean"] == "" else f"{r['distance_mean']:.3f} +- {r['distance_std']:.3f}"
@@ -121,6 +132,8 @@ def add_experiment_commands(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="episode i resets with seed + i")
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
     p.add_argument("--physics", choices=("mujoco", "bullet"), default=None, help="quadruped physics backend")
+    p.add_argument("--no-env-termination", action="store_true",
+                   help="quadruped: turn the env's unhealthy termination off for every agent (the ES training setting)")
     p.add_argument("--title", default=None, help="title of the table and the figure")
     p.add_argument("--out", default="runs/compare", help="folder for results.csv, results.md, results.png")
     p.set_defaults(handler=_compare)
