@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
         generations=args.generations, sigma=args.sigma, sigma_decay=args.sigma_decay, sigma_floor=args.sigma_floor,
         lr=args.lr, lr_decay=args.lr_decay, lr_floor=args.lr_floor, optimizer=args.optimizer, l2=args.l2,
         episodes=args.episodes, max_steps=args.max_steps, early_stop=not args.no_early_stop,
-        env_termination=args.env_termination, backend=args.backend,
+        env_termination=args.env_termination, backend=args.backend, tensorboard=args.tensorboard,
         workers=args.workers, address=args.address, seed=args.seed,
         env_kwargs={"backend": args.physics} if args.physics else {},
     )
@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/default", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log metrics as TensorBoard events in OUT/tensorboard (needs the tensorboard extra)")
     p.set_defaults(handler=_train)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best policy or a policy file on variants")

@@ -68,6 +68,7 @@ class TrainConfig:
     address: str | None = None
     seed: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.env, str):
@@ -122,7 +123,7 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that define the run's results (not how or where it is computed, nor its length)."""
         d = self.to_json()
-        for k in ("backend", "workers", "address", "generations"):
+        for k in ("backend", "workers", "address", "generations", "tensorboard"):
             d.pop(k)
         return d
 
@@ -230,6 +231,7 @@ def _train(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, progress
     backend = make_backend(config.backend, policy, strategy, factory, config.fitness_config(),
                            workers=config.workers or None, address=config.address,
                            snapshot=lambda: state_at_start["state"])
+    board = _tensorboard_writer(out) if config.tensorboard else None
     bar = _progress_bar(start, config.generations, progress)
     tell: np.ndarray | None = None
     try:
@@ -263,12 +265,19 @@ def _train(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, progress
                 "replaced_workers": result.replaced_workers,
             })
             _save_generation(out, config, policy, strategy, rows, best, g + 1)
+            if board is not None:
+                for key in ("best", "mean", "std", "min", "best_so_far", "nonfinite", "lr", "sigma",
+                            "env_steps_per_second"):
+                    board.add_scalar(f"es/{key}", rows[-1][key], g)
+                board.flush()
             if hasattr(bar, "set_postfix_str"):
                 bar.set_postfix_str(f"best {clean.max():.2f} mean {clean.mean():.2f} "
                                     f"{result.env_steps / max(seconds, 1e-9):.0f} steps/s")
                 bar.update(1)
     finally:
         backend.close()
+        if board is not None:
+            board.close()
         if hasattr(bar, "close"):
             bar.close()
     from agents.plotting import plot_learning_curves
@@ -286,6 +295,15 @@ def _save_generation(out: Path, config: TrainConfig, policy: Any, strategy: Any,
     ckpt = {"format": 1, "generation": generation, "strategy": strategy.state_dict(), "metrics": rows, "best": best,
             "config": config.to_json()}
     atomic_write(out / "checkpoint.pt", lambda f: torch.save(ckpt, f))
+
+
+def _tensorboard_writer(out: Path) -> Any:
+    """A TensorBoard writer logging into ``out/tensorboard`` (needs the ``tensorboard`` extra)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ValueError("tensorboard=True needs the tensorboard extra: pip install 'hebb-gym[tensorboard]'") from exc
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
 def _progress_bar(start: int, total: int, enabled: bool):

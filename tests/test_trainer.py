@@ -48,6 +48,17 @@ def test_two_generation_run_writes_every_file(tmp_path, agent, env):
         assert type(policy).__name__.lower().startswith(agent)
 
 
+def test_tensorboard_events_hold_the_metrics(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed (pip install 'hebb-gym[tensorboard]')")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(tiny(tensorboard=True), tmp_path / "run", progress=False)
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    means = [e.value for e in events.Scalars("es/mean")]
+    assert means == pytest.approx([r["mean"] for r in read_metrics(result.run_dir)], rel=1e-6)
+
+
 def test_hebbian_shared_rules_run(tmp_path):
     result = train(tiny(rho=64), tmp_path / "run", progress=False)
     policy = load_policy(result.best_path)
