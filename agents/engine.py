@@ -89,6 +89,11 @@ def split(popsize: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _replacement_init(init: WorkerInit, snapshot: Callable[[], dict[str, Any]]) -> WorkerInit:
+    """What a replacement worker gets: the original init with the strategy state of this generation's start."""
+    return WorkerInit(init.policy, init.strategy_factory, snapshot(), init.fitness)
+
+
 def _gather(results: list[tuple[tuple[int, int], SliceResult]], popsize: int, n_envs: int) -> GenerationResult:
     fitness = np.full(popsize, np.nan)
     per_env = np.full((popsize, n_envs), np.nan)
@@ -199,8 +204,7 @@ class ProcessBackend:
                                     k, proc.pid, proc.exitcode, lo, hi)
                         replaced += 1
                         conn.close()
-                        init = WorkerInit(self.init.policy, self.init.strategy_factory, self.snapshot(), self.init.fitness)
-                        init_bytes = pickle.dumps(init)
+                        init_bytes = pickle.dumps(_replacement_init(self.init, self.snapshot))
                         sent += len(init_bytes)
                         self.procs[k], self.conns[k] = self._start(init_bytes)
                         self.conns[k].send((None, lo, hi, generation_seed))
@@ -259,7 +263,7 @@ class RayBackend:
                 lo, hi = self.slices[k]
                 log.warning("ray worker %d died; slice [%d, %d) re-run on a new actor", k, lo, hi)
                 replaced += 1
-                init = WorkerInit(self.init.policy, self.init.strategy_factory, self.snapshot(), self.init.fitness)
+                init = _replacement_init(self.init, self.snapshot)
                 sent += len(pickle.dumps(init))
                 self.actors[k] = self.actor_cls.remote(init)
                 results.append((self.slices[k], ray.get(self.actors[k].run.remote(None, lo, hi, generation_seed))))

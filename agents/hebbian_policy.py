@@ -164,10 +164,7 @@ class HebbianBatch(PolicyBatch):
                 mul, add = stacked
                 self.terms.append((mul[:, :, 0], mul[:, :, 1], add[:, :, 0], add[:, :, 1]))
         self._plan_cache: _Plan | None = None  # for update() calls from outside act()
-        self.conv_weights = [  # per individual, each its own (aligned) tensor
-            [params[q, slices[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(self.spec.conv_shapes)]
-            for q in range(p)
-        ]
+        self.conv_weights = self._split_conv_weights(params, slices)
         self.init = pol.options["init"]
         self.init_scale = pol.options["init_scale"]
         self.init_weights = None

@@ -53,11 +53,7 @@ class LSTMBatch(PolicyBatch):
         sl = dict(policy.layout)
         h, f = self.spec.dense_shapes[0]
         self.hidden = h
-        # conv weights per individual (the convolutions run individual by individual)
-        self.conv_weights = [
-            [params[q, sl[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(self.spec.conv_shapes)]
-            for q in range(p)
-        ]
+        self.conv_weights = self._split_conv_weights(params, sl)
         # (P, 1, ...): broadcast over the envs
         self.w_ih = params[:, sl["lstm.w_ih"]].reshape(p, 1, 4 * h, f).clone()
         self.w_hh = params[:, sl["lstm.w_hh"]].reshape(p, 1, 4 * h, h).clone()

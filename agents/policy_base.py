@@ -140,6 +140,14 @@ class PolicyBatch(ABC):
     def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
         """Features ``(P, E, F)`` -> raw outputs ``(P, E, n_out)``; updates ``state`` in place."""
 
+    def _split_conv_weights(self, params: torch.Tensor, slices: dict[str, slice]) -> list[list[torch.Tensor]]:
+        """Each individual's static conv weights as tensors of their own (the convs run one individual at a time)."""
+        shapes = self.spec.conv_shapes
+        return [
+            [params[q, slices[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(shapes)]
+            for q in range(params.shape[0])
+        ]
+
     def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
         """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)`` (``self.conv_weights[p]``)."""
         return conv_features(images, self.conv_weights[p], self.spec.conv_strides)

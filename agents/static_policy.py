@@ -48,11 +48,7 @@ class StaticBatch(PolicyBatch):
         p = params.shape[0]
         sl = dict(policy.layout)
         shapes = self.spec.dense_shapes
-        # conv weights per individual (the convolutions run individual by individual)
-        self.conv_weights = [
-            [params[q, sl[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(self.spec.conv_shapes)]
-            for q in range(p)
-        ]
+        self.conv_weights = self._split_conv_weights(params, sl)
         self.weights = [  # (P, 1, out, in): broadcast over the envs
             params[:, sl[f"dense.{j}"]].reshape(p, 1, o, i).clone() for j, (o, i) in enumerate(shapes)
         ]
