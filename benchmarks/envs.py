@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> list[list[Any]]:
         print(f"{env_id:32s} {mode:7s} stock {1 / t_stock:9.0f}/s  variant {1 / t_var:9.0f}/s  "
               f"cost ratio {t_var / t_stock:.3f}", flush=True)
 
-    from agents.tables import markdown_table
+    from agents.util.tables import markdown_table
 
     print()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

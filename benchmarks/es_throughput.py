@@ -111,10 +111,11 @@ def drive(env: str, popsize: int, max_steps: int, workers: int, generations: int
     Returns env steps per wall-clock second and per worker CPU second over the timed generations, bytes
     sent per generation, start-up bytes and the number of parameters.
     """
-    from agents.engine import make_backend
-    from agents.fitness import derive_seed
-    from agents.population import build_policy, strategy_factory
-    from agents.trainer import TrainConfig
+    from agents.evaluation.backends import make_backend
+    from agents.evaluation.fitness import derive_seed
+    from agents.es.params import strategy_factory
+    from agents.training import build_policy
+    from agents.training import TrainConfig
 
     cfg = TrainConfig(env=(env,), popsize=popsize, max_steps=max_steps, early_stop=False, workers=workers,
                       env_kwargs=dict(FULL_EPISODES) if env == ANT else {})
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _, _, sent, init_bytes, n_params = drive(env, bytes_popsize, steps, w, generations=2)
         byte_rows.append((env, n_params, w, init_bytes, sent))
 
-    from agents.tables import markdown_table
+    from agents.util.tables import markdown_table
 
     load_after = os.getloadavg()
     print()

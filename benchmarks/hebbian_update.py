@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.hebbian_policy import HebbianPolicy
+from agents.policies.hebbian import HebbianPolicy
 
 try:
     import numba

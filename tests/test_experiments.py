@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import hebb_gym
-from agents.compare import Contender, compare, evaluate_contender, resolve_agent
-from agents.evaluate import evaluate_policy_on
-from agents.experiment_cli import add_experiment_commands
-from agents.loo import LOOBudget, parse_agent_spec, parse_agents, resolve_variants, run_loo
+from agents.experiments.compare import Contender, compare, evaluate_contender, resolve_agent
+from agents.experiments.evaluate import evaluate_policy_on
+from agents.cli.experiments import add_experiment_commands
+from agents.experiments.loo import LOOBudget, parse_agent_spec, parse_agents, resolve_variants, run_loo
 from agents.policies import load_policy
-from agents.ppo import PPOConfig, hyperparameters, load_ppo, train_ppo
-from agents.trainer import TrainConfig, train
+from agents.experiments.ppo import PPOConfig, hyperparameters, load_ppo, train_ppo
+from agents.training import TrainConfig, train
 
 ANT = "HebbAnt-Default-v0"
 ANT2 = "HebbAnt-LongRearLegs-v0"

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import hebb_gym  # noqa: F401  (registers the ids)
-from agents.fast_ant import AntBatch, supports
-from agents.fitness import EnvPool, evaluate_slice
-from agents.population import build_policy, candidate_params, strategy_factory
-from agents.trainer import TrainConfig
+from hebb_gym.ant_batch import AntBatch, supports
+from agents.evaluation.fitness import EnvPool, evaluate_slice
+from agents.es.params import candidate_params, strategy_factory
+from agents.training import build_policy
+from agents.training import TrainConfig
 
 ANT = "HebbAnt-Default-v0"
 

@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import hebb_gym  # noqa: F401  (registers the IDs)
 from agents import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
-from agents.policy_base import FORMAT_VERSION, PolicyState
+from agents.policies.base import FORMAT_VERSION, PolicyState
 
 ANT_ID = "HebbAnt-Default-v0"
 CAR_ID = "HebbCarRacing-Default-v0"
@@ -108,7 +108,7 @@ def test_conv_stack_matches_torch_nn_reference(car_obs: np.ndarray) -> None:
     """The car's static stack equals conv -> tanh -> maxpool written with torch.nn on 84x84 [0, 1] frames."""
     import torch.nn.functional as F
 
-    from agents.networks import conv_features, preprocess_images
+    from agents.policies.networks import conv_features, preprocess_images
 
     g = torch.Generator().manual_seed(0)
     w1, w2 = torch.randn(6, 3, 3, 3, generator=g), torch.randn(8, 6, 5, 5, generator=g) * 0.2

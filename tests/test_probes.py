@@ -14,8 +14,8 @@ import pytest
 
 import hebb_gym  # noqa: F401
 from agents.policies import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
-from agents.probe_cli import add_probe_commands
-from agents.probes import (
+from agents.cli.probes import add_probe_commands
+from agents.experiments.probes import (
     Probe,
     ProbeResult,
     Rollout,
@@ -24,7 +24,7 @@ from agents.probes import (
     run_condition,
     run_probe,
 )
-from agents.rule_analysis import analyse_rules, choose_k, kmeans, pca, silhouette
+from agents.experiments.rule_analysis import analyse_rules, choose_k, kmeans, pca, silhouette
 
 ENV = "HebbAnt-Default-v0"
 
@@ -32,7 +32,7 @@ ENV = "HebbAnt-Default-v0"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ES run (one generation of four) on the quadruped."""
-    from agents.trainer import TrainConfig, train
+    from agents.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("run")
     train(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.rules import (
+from agents.policies.rules import (
     RULES,
     apply_terms_,
     block_assignment,

@@ -12,10 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from agents.engine import make_backend, split
+from agents.evaluation.backends import make_backend, split
 from agents.policies import load_policy
-from agents.population import build_policy, strategy_factory
-from agents.trainer import WALL_CLOCK_FIELDS, RunDirError, TrainConfig, read_metrics, train
+from agents.es.params import strategy_factory
+from agents.training import build_policy
+from agents.training import RunDirError, TrainConfig, read_metrics, train
+from agents.training.rundir import WALL_CLOCK_FIELDS
 
 ANT = "HebbAnt-Default-v0"
 CAR = "HebbCarRacing-Default-v0"
@@ -105,7 +107,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
 
     cut = tmp_path / "cut"
     code = (
-        "from agents.trainer import TrainConfig, train\n"
+        "from agents.training import TrainConfig, train\n"
         f"train(TrainConfig(**{cfg.to_json()!r}), {str(cut)!r}, progress=False)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])

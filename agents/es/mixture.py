@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from agents.threads import one_torch_thread
+from agents.util.threads import one_torch_thread
 
 from .openai_es import check_fitnesses, check_int, decayed, set_schedule, shape_fitness
 from .optimizers import OPTIMIZERS, make_optimizer

@@ -8,42 +8,20 @@ isotropic block for the remaining parameters (the car's static convolutions, co-
 
 from __future__ import annotations
 
-import copy
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-import gymnasium as gym
 import numpy as np
 
-from agents.es import GaussianMixturePopulation, OpenAIES
+from agents.es.mixture import GaussianMixturePopulation
+from agents.es.openai_es import OpenAIES
 
-if TYPE_CHECKING:
-    from agents.policies import Policy
-    from agents.trainer import TrainConfig
-
-AGENTS = ("hebbian", "static", "lstm")
-
-
-def build_policy(config: "TrainConfig") -> "Policy":
-    """The policy a run trains, built from the first training env (with its env kwargs) and the run seed."""
-    from agents.policies import policy_class
-
-    options: dict[str, Any] = {}
-    if config.agent == "hebbian":
-        options = {"rule": config.rule, "rho": config.rho, "init": config.init}
-    env = gym.make(config.env[0], **config.env_kwargs)
-    try:
-        return policy_class(config.agent).from_env(env, seed=config.seed, **options)
-    finally:
-        env.close()
-
-
-def uses_mixture(policy: "Policy") -> bool:
+def uses_mixture(policy: Any) -> bool:
     """True for shared Hebbian rules (fewer rules than synapses): those are searched by the mixture."""
     return getattr(policy, "num_rules", None) is not None and policy.num_rules < policy.num_synapses
 
 
-def strategy_factory(policy: "Policy", config: "TrainConfig") -> Callable[[], Any]:
+def strategy_factory(policy: Any, config: Any) -> Callable[[], Any]:
     """A picklable zero-argument constructor of the run's strategy (workers build replicas with it)."""
     common = dict(
         popsize=config.popsize, sigma=config.sigma, lr=config.lr, optimizer=config.optimizer,
@@ -63,11 +41,6 @@ def strategy_factory(policy: "Policy", config: "TrainConfig") -> Callable[[], An
     )
 
 
-def make_strategy(policy: "Policy", config: "TrainConfig") -> Any:
-    """The strategy for a run's policy and settings."""
-    return strategy_factory(policy, config)()
-
-
 def candidate_params(strategy: Any, candidates: Any, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Flat parameters ``(hi - lo, D)`` and assignments ``(hi - lo, N)`` (or None) of pending candidates ``lo:hi``."""
     del candidates  # the strategy keeps its pending ask; the argument documents the protocol
@@ -84,12 +57,3 @@ def mean_params(strategy: Any) -> tuple[np.ndarray, np.ndarray | None]:
         means, assignment, other = strategy.mode()
         return np.concatenate([means.ravel(), other]).astype(np.float32), assignment
     return strategy.mean.astype(np.float32), None
-
-
-def policy_with(policy: "Policy", params: np.ndarray, assignment: np.ndarray | None = None) -> "Policy":
-    """A copy of ``policy`` holding ``params`` (and, for shared rules, ``assignment``)."""
-    new = copy.deepcopy(policy)
-    new.set_flat(params)
-    if assignment is not None:
-        new.assignment = assignment
-    return new

@@ -10,7 +10,7 @@ __all__ = ["add_probe_commands"]
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Env kwargs: a run directory's training settings (physics, termination), then ``--physics``."""
-    from agents.evaluate import run_env_kwargs
+    from agents.experiments.evaluate import run_env_kwargs
 
     kwargs = run_env_kwargs(args.run)
     if args.physics:
@@ -20,8 +20,8 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _probe(args: argparse.Namespace) -> int:
     """Run a robustness probe and print where its files went."""
-    from agents.probes import run_probe
-    from agents.tables import text_table
+    from agents.experiments.probes import run_probe
+    from agents.util.tables import text_table
 
     result, files = run_probe(
         args.run,
@@ -52,8 +52,8 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace) -> int:
     """Analyse a HebbianPolicy's evolved rules and print the clustering and where the files went."""
-    from agents.rule_analysis import analyse_rules
-    from agents.tables import text_table
+    from agents.experiments.rule_analysis import analyse_rules
+    from agents.util.tables import text_table
 
     res = analyse_rules(
         args.run,
@@ -112,7 +112,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def add_probe_commands(sub: Any) -> None:
     """Add the ``probe`` and ``rules`` sub-commands (with handlers) to ``hebb-gym``'s subparsers object."""
-    from agents.probes import PROBE_SYNTAX
+    from agents.experiments.probes import PROBE_SYNTAX
 
     p = sub.add_parser(
         "probe",

@@ -15,8 +15,8 @@ import numpy as np
 
 import hebb_gym  # noqa: F401  (registers the variants)
 
-from agents.atomic import atomic_write, atomic_write_text
-from agents.threads import one_torch_thread
+from agents.util.atomic import atomic_write, atomic_write_text
+from agents.util.threads import one_torch_thread
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
     cfg = Path(run_or_policy) / "config.json"
     if not cfg.is_file():
         return {}
-    from agents.trainer import TrainConfig
+    from agents.training import TrainConfig
 
     return TrainConfig.from_json(json.loads(cfg.read_text())["train"]).rollout_env_kwargs()
 

@@ -23,10 +23,10 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
-from agents.atomic import atomic_write, atomic_write_text
-from agents.evaluate import EnvScore, resolve_policy_path
-from agents.tables import markdown_table
-from agents.threads import one_torch_thread
+from agents.util.atomic import atomic_write, atomic_write_text
+from agents.experiments.evaluate import EnvScore, resolve_policy_path
+from agents.util.tables import markdown_table
+from agents.util.threads import one_torch_thread
 
 RESULT_FIELDS = ("agent", "kind", "path", "env", "variant", "episodes", "seed", "max_steps", "return_mean",
                  "return_std", "distance_mean", "distance_std", "length_mean")
@@ -44,7 +44,7 @@ class Contender:
 
 def resolve_agent(arg: str | os.PathLike) -> Contender:
     """``[LABEL=]PATH`` -> Contender; PATH is an ES run dir (its ``best.pt``), a ``.pt`` file, a PPO run dir or zip."""
-    from agents.ppo import MODEL_FILE, is_ppo_path
+    from agents.experiments.ppo import MODEL_FILE, is_ppo_path
 
     text = str(arg)
     label = None
@@ -116,7 +116,7 @@ def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: i
         raise ValueError(f"episodes={episodes!r} must be >= 1")
     kw = dict(env_kwargs or {})
     if contender.kind == "ppo":
-        from agents.ppo import load_ppo
+        from agents.experiments.ppo import load_ppo
 
         ppo = load_ppo(contender.path)
         if hebb_gym.task_of(env_id) != ppo.settings["task"]:

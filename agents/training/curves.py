@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from agents.atomic import atomic_write
+from agents.training.rundir import read_metrics
+from agents.util.atomic import atomic_write
 
 
 def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.PathLike, title: str | None = None) -> Path:
@@ -15,8 +16,6 @@ def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from agents.trainer import read_metrics
 
     if not run_dirs:
         raise ValueError("run_dirs is empty; give at least one run directory")

@@ -1,11 +1,11 @@
-"""The ``ppo``, ``compare`` and ``loo`` sub-commands of ``hebb-gym``; ``agents/cli.py`` adds them to its parser."""
+"""The ``ppo``, ``compare`` and ``loo`` sub-commands of ``hebb-gym``; ``agents/cli/main.py`` adds them to its parser."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from agents.tables import text_table
+from agents.util.tables import text_table
 
 
 def _physics(args: argparse.Namespace) -> dict[str, Any]:
@@ -13,7 +13,7 @@ def _physics(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _ppo(args: argparse.Namespace) -> int:
-    from agents.ppo import PPOConfig, train_ppo
+    from agents.experiments.ppo import PPOConfig, train_ppo
 
     overrides: dict[str, Any] = {}
     if args.n_steps is not None:
@@ -60,7 +60,7 @@ def _compare_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from agents.compare import compare
+    from agents.experiments.compare import compare
 
     if args.env and args.task:
         raise ValueError("give either --env or --task, not both")
@@ -86,7 +86,7 @@ def _loo_env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _loo(args: argparse.Namespace) -> int:
-    from agents.loo import LOOBudget, run_loo
+    from agents.experiments.loo import LOOBudget, run_loo
 
     budget = LOOBudget(generations=args.generations, popsize=args.popsize, episodes=args.episodes,
                        max_steps=args.max_steps, eval_episodes=args.eval_episodes, eval_seed=args.eval_seed,

@@ -5,7 +5,7 @@ per-episode score: the episode return for the car, ``info["distance"]`` for the 
 early stops of the original code end hopeless episodes: the car after 20 consecutive negative
 rewards, the quadruped after step 200 once it has moved backwards 30 steps in a row.
 
-MuJoCo quadrupeds are stepped through :class:`agents.fast_ant.AntBatch` (Ant-v5's step vectorised
+MuJoCo quadrupeds are stepped through :class:`hebb_gym.ant_batch.AntBatch` (Ant-v5's step vectorised
 over envs, bit-for-bit equal to ``env.step``) wherever it is exact; everything else, or every env when
 the environment variable ``HEBB_GYM_FAST_ANT=0`` is set, goes through Gymnasium's ``env.step``.
 """
@@ -82,7 +82,7 @@ class EnvPool:
         return envs[:count]
 
     def fast_ant(self, env_id: str, count: int) -> Any:
-        """An :class:`agents.fast_ant.AntBatch` over ``get(env_id, count)``, or None where it is not exact."""
+        """An :class:`hebb_gym.ant_batch.AntBatch` over ``get(env_id, count)``, or None where it is not exact."""
         key = (env_id, count)
         if key not in self._fast:
             envs = self.get(env_id, count)
@@ -90,7 +90,7 @@ class EnvPool:
             if os.environ.get("HEBB_GYM_FAST_ANT", "1") == "0":
                 return None
             try:
-                from agents import fast_ant
+                from hebb_gym import ant_batch as fast_ant
             except ImportError:  # no MuJoCo: the generic path is the only one
                 return None
             if all(fast_ant.supports(env) for env in envs):
@@ -187,7 +187,7 @@ def _lockstep(
 def _lockstep_fast_ant(
     batch: Any, ant: Any, n: int, env_seeds: list[int], init_seeds: list[int], cfg: FitnessConfig
 ) -> tuple[np.ndarray, int]:
-    """:func:`_lockstep` for MuJoCo quadrupeds through :class:`agents.fast_ant.AntBatch`: same numbers, vectorised."""
+    """:func:`_lockstep` for MuJoCo quadrupeds through :class:`hebb_gym.ant_batch.AntBatch`: same numbers, vectorised."""
     E = len(env_seeds)
     obs = ant.reset([env_seeds[e] for _ in range(n) for e in range(E)]).reshape(n, E, -1)
     flat_obs = obs.reshape(n * E, -1)

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
-from agents.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
 
 MODEL_FILE = "model.zip"
 SETTINGS_FILE = "settings.json"

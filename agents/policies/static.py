@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.networks import row_dot
-from agents.policy_base import (
+from agents.policies.networks import row_dot
+from agents.policies.base import (
     Policy,
     PolicyBatch,
     PolicyState,

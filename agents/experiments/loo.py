@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import hebb_gym
-from agents.atomic import atomic_write, atomic_write_json, atomic_write_text
-from agents.tables import markdown_table
+from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.util.tables import markdown_table
 
 ES_AGENTS = ("hebbian", "static", "lstm")
 AGENT_KINDS = ES_AGENTS + ("ppo",)
@@ -245,7 +245,7 @@ def _check_settings(out: Path, task: str, budget: LOOBudget) -> None:
 def run_cell(spec: AgentSpec, held_out: str, all_ids: Sequence[str], seed: int, budget: LOOBudget,
              cell_dir: Path, progress: bool = False) -> dict[str, Any]:
     """Train one agent on every variant but ``held_out``, evaluate it on all of them, write ``result.json``."""
-    from agents.compare import Contender, evaluate_contender
+    from agents.experiments.compare import Contender, evaluate_contender
 
     train_ids = tuple(e for e in all_ids if e != held_out)
     t0 = time.perf_counter()
@@ -270,7 +270,7 @@ def run_cell(spec: AgentSpec, held_out: str, all_ids: Sequence[str], seed: int, 
 
 def _train_es_cell(spec: AgentSpec, train_ids: tuple[str, ...], seed: int, budget: LOOBudget, run_dir: Path,
                    progress: bool) -> Path:
-    from agents.trainer import TrainConfig, train
+    from agents.training import TrainConfig, train
 
     config = TrainConfig(env=train_ids, agent=spec.kind, popsize=budget.popsize, generations=budget.generations,
                          episodes=budget.episodes, max_steps=budget.max_steps, backend=budget.backend,
@@ -282,7 +282,7 @@ def _train_es_cell(spec: AgentSpec, train_ids: tuple[str, ...], seed: int, budge
 
 def _train_ppo_cell(spec: AgentSpec, train_ids: tuple[str, ...], seed: int, budget: LOOBudget, run_dir: Path,
                     progress: bool) -> Path:
-    from agents.ppo import MODEL_FILE, PPOConfig, train_ppo
+    from agents.experiments.ppo import MODEL_FILE, PPOConfig, train_ppo
 
     if (run_dir / MODEL_FILE).exists():  # trained, but the evaluation was interrupted
         return run_dir / MODEL_FILE
@@ -384,7 +384,7 @@ def plot_loo(summary: list[dict[str, Any]], specs: Sequence[AgentSpec], held_out
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.compare import grouped_bars
+    from agents.experiments.compare import grouped_bars
 
     names = [hebb_gym.get_variant(h).variant for h in held_out]
     by = {(r["agent"], r["held_out"]): r for r in summary}

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from agents.policy_base import (
+from agents.policies.base import (
     Policy,
     PolicyBatch,
     PolicyState,
@@ -30,7 +30,7 @@ from agents.policy_base import (
     register_policy_class,
     state_generators,
 )
-from agents.rules import (
+from agents.policies.rules import (
     Rule,
     apply_terms_,
     block_assignment,
@@ -49,7 +49,7 @@ INITS = ("uniform", "normal", "xavier", "coevolved")
 class HebbianPolicy(Policy):
     """Plastic network whose dense weights start random each episode and follow evolved Hebbian rules.
 
-    Options: ``rule`` (one of :data:`agents.rules.RULES`, default ``"ABCD_lr"``), ``rho`` (synapses per
+    Options: ``rule`` (one of :data:`agents.policies.rules.RULES`, default ``"ABCD_lr"``), ``rho`` (synapses per
     rule, int in [1, N] or ``"N"``; default 1), ``init`` (``uniform`` in [-init_scale, init_scale],
     ``normal`` with std init_scale, ``xavier`` uniform, or ``coevolved``: initial weights are parameters),
     ``init_scale`` (default 0.1). Car networks renormalise every plastic layer by its max |w| each step.
@@ -230,7 +230,7 @@ class HebbianBatch(PolicyBatch):
         plan.acts[0].copy_(x)
         last = len(plan.layers) - 1
         for j, layer in enumerate(plan.layers):
-            # row_dot (agents.networks) with the views precomputed: w * x exactly, then row sums
+            # row_dot (agents.policies.networks) with the views precomputed: w * x exactly, then row sums
             torch.mul(layer.w, layer.pre_row, out=layer.prod)
             y = torch.sum(layer.prod, dim=-1, out=layer.post)
             if j < last or self.spec.output_tanh:

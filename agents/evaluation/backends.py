@@ -20,8 +20,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from agents.fitness import EnvPool, FitnessConfig, SliceResult, evaluate_slice
-from agents.population import candidate_params
+from agents.evaluation.fitness import EnvPool, FitnessConfig, SliceResult, evaluate_slice
+from agents.es.params import candidate_params
 
 log = logging.getLogger(__name__)
 

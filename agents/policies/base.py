@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.networks import (
+from agents.policies.networks import (
     ActionHead,
     NetSpec,
     activation_buffer,
@@ -176,7 +176,7 @@ class PolicyBatch(ABC):
 
         Bit-for-bit, an individual's actions and weights do not depend on which other individuals share
         its batch (so a fitness does not depend on how a population is sliced over workers): the
-        convolutions run per individual, the dense layers with :func:`agents.networks.row_dot`.
+        convolutions run per individual, the dense layers with :func:`agents.policies.networks.row_dot`.
         """
         self._check_state(state)
         x = self._obs_tensor(obs, state)

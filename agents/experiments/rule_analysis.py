@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.atomic import atomic_write_json, atomic_write_text
+from agents.util.atomic import atomic_write_json, atomic_write_text
 
 __all__ = [
     "KMeansResult",
@@ -54,7 +54,7 @@ TRAJECTORY_BUDGET = 20_000_000
 
 def _hebbian(policy: Any) -> Any:
     """The policy if it is a HebbianPolicy, else a ValueError naming its class."""
-    from agents.hebbian_policy import HebbianPolicy
+    from agents.policies.hebbian import HebbianPolicy
 
     if not isinstance(policy, HebbianPolicy):
         raise ValueError(  # noqa: TRY004  (a wrong kind of policy file is a bad value, as elsewhere)
@@ -296,7 +296,7 @@ def weight_trajectory(
 
     The trajectory stops at the episode's end and before the first non-finite weight.
     """
-    from agents.probes import episode_horizon, run_condition
+    from agents.experiments.probes import episode_horizon, run_condition
 
     policy = _hebbian(policy)
     horizon = episode_horizon(env_id, max_steps)
@@ -348,7 +348,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _plot_histograms(policy: Any, path: Path) -> Path:
     """Histogram grid: rows coefficients, columns dense layers plus all synapses."""
-    from agents.probes import _pyplot, _save_figure
+    from agents.experiments.probes import _pyplot, _save_figure
 
     plt = _pyplot()
     coeffs = synapse_coefficients(policy)
@@ -391,7 +391,7 @@ def _plot_clusters(
     seed: int,
 ) -> Path:
     """Rules on the table's first two principal components, coloured by cluster; silhouette per k."""
-    from agents.probes import _pyplot, _save_figure
+    from agents.experiments.probes import _pyplot, _save_figure
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
@@ -429,7 +429,7 @@ def _plot_trajectory(
     steps: np.ndarray, projections: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str
 ) -> Path:
     """PC1 vs PC2 of the weight trajectory per group (all layers, each layer), coloured by step."""
-    from agents.probes import _pyplot, _save_figure
+    from agents.experiments.probes import _pyplot, _save_figure
 
     plt = _pyplot()
     fig, axes = plt.subplots(
@@ -471,12 +471,12 @@ def analyse_rules(
     ``rules_k.csv``, ``rules_clusters.png``, ``weights_pca.csv``, ``weights_pca_variance.csv``,
     ``weights_pca.png`` and ``rules.json``.
     """
-    from agents.policy_base import Policy
+    from agents.policies.base import Policy
 
     if isinstance(run_or_policy, Policy):
         policy, source = run_or_policy, None
     else:
-        from agents.evaluate import resolve_policy_path
+        from agents.experiments.evaluate import resolve_policy_path
         from agents.policies import load_policy
 
         path = resolve_policy_path(run_or_policy, which)

@@ -33,8 +33,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.atomic import atomic_write, atomic_write_json, atomic_write_text
-from agents.threads import one_torch_thread
+from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.util.threads import one_torch_thread
 
 __all__ = [
     "PROBE_KINDS",
@@ -400,7 +400,7 @@ def run_condition(
 
 def _check_policy_for(policy: Any, probe: Probe) -> None:
     """Weight probes need plastic weights: a clear ValueError for static and LSTM policies."""
-    from agents.hebbian_policy import HebbianPolicy
+    from agents.policies.hebbian import HebbianPolicy
 
     if probe.plastic_only and not isinstance(policy, HebbianPolicy):
         raise ValueError(
@@ -776,7 +776,7 @@ def run_probe(
     which: str = "best",
 ) -> tuple[ProbeResult, dict[str, Path]]:
     """``hebb-gym probe``: load a run's policy (or a policy file), run the probe, write the files."""
-    from agents.evaluate import resolve_policy_path
+    from agents.experiments.evaluate import resolve_policy_path
     from agents.policies import load_policy
 
     parsed = parse_probe(probe) if isinstance(probe, str) else probe

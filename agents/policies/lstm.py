@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.networks import activation_buffer, row_dot
-from agents.policy_base import (
+from agents.policies.networks import activation_buffer, row_dot
+from agents.policies.base import (
     Policy,
     PolicyBatch,
     PolicyState,

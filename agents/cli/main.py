@@ -12,7 +12,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _envs(args: argparse.Namespace) -> int:
     import hebb_gym
-    from agents.tables import markdown_table, text_table
+    from agents.util.tables import markdown_table, text_table
 
     rows = [[v.id, v.task, v.variant, v.description] for v in hebb_gym.VARIANTS]
     if args.markdown:
@@ -21,7 +21,7 @@ def _envs(args: argparse.Namespace) -> int:
     if not args.rollout:
         print(text_table(["id", "task", "variant", "description"], rows))
         return 0
-    from agents.env_rollout import rollout_all, summary_rows
+    from agents.experiments.random_rollouts import rollout_all, summary_rows
 
     ids = args.ids.split(",") if args.ids else None
     results = rollout_all(ids, max_steps=args.steps, seed=args.seed, backend=args.backend)
@@ -31,7 +31,7 @@ def _envs(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from agents.trainer import TrainConfig, train
+    from agents.training import TrainConfig, train
 
     config = TrainConfig(
         env=args.env, agent=args.agent, rule=args.rule, rho=args.rho, init=args.init, popsize=args.popsize,
@@ -51,8 +51,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from agents.evaluate import evaluate_to_files
-    from agents.tables import text_table
+    from agents.experiments.evaluate import evaluate_to_files
+    from agents.util.tables import text_table
 
     out_csv = args.csv or (Path(args.target) / "evaluation.csv" if Path(args.target).is_dir() else None)
     scores = evaluate_to_files(args.target, args.env.split(","), args.episodes, out_csv, args.seed,
@@ -69,7 +69,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from agents.plotting import plot_learning_curves
+    from agents.training.curves import plot_learning_curves
 
     print(plot_learning_curves(args.runs, args.out))
     return 0
@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="learning_curves.png")
     p.set_defaults(handler=_plot)
 
-    from agents.experiment_cli import add_experiment_commands
-    from agents.probe_cli import add_probe_commands
+    from agents.cli.experiments import add_experiment_commands
+    from agents.cli.probes import add_probe_commands
 
     add_experiment_commands(sub)
     add_probe_commands(sub)

@@ -1,0 +1,1 @@
+"""Evaluating policies on environments: the lockstep rollout, task scores and early stops, and the backends."""
