@@ -7,16 +7,12 @@ from pathlib import Path
 from typing import Sequence
 
 from agents.training.rundir import read_metrics
-from agents.util.atomic import atomic_write
+from agents.util.figures import pyplot, save_figure
 
 
 def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.PathLike, title: str | None = None) -> Path:
     """Best and mean fitness per generation of one or more runs, overlaid, saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     if not run_dirs:
         raise ValueError("run_dirs is empty; give at least one run directory")
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -33,7 +29,4 @@ def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.P
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 import torch
 
 from agents.training.config import TrainConfig
+from agents.util.csvfile import csv_text, read_csv
 
 METRIC_FIELDS = (
     "generation", "best", "mean", "std", "min", "best_so_far", "nonfinite", "env_steps",
@@ -25,18 +24,13 @@ class RunDirError(ValueError):
 
 
 def metrics_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
+    """The text of ``metrics.csv``: a header of :data:`METRIC_FIELDS`, one row per generation."""
+    return csv_text(rows, METRIC_FIELDS)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     """The rows of a run's ``metrics.csv`` as floats."""
-    with open(Path(run_dir) / "metrics.csv", newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [{k: float(v) for k, v in row.items()} for row in read_csv(Path(run_dir) / "metrics.csv")]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
