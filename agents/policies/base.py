@@ -32,6 +32,8 @@ from agents.policies.networks import (
     preprocess_images,
     spec_from_spaces,
 )
+from agents import pretrained
+from agents.policies.normalizer import ObsNormalizer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -198,6 +200,8 @@ class PolicyBatch(ABC):
                 features = torch.stack(
                     [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
                 )
+            elif self.policy.obs_norm is not None:  # normalised observations, a float32 copy
+                features = self.policy.obs_norm.apply(x)
             else:  # a batch that copies features into its own float32 buffer converts them there
                 features = x if self._casts_features else x.to(torch.float32)
             out = self._forward(features, state)
@@ -344,6 +348,22 @@ class Policy(ABC):
         self._flat = (rng.standard_normal(self.num_params) * self.INIT_STD).astype(np.float32)
         self._generator = as_torch_generator(rng)  # plastic weights of fresh predict() states
         self._batch_cache: PolicyBatch | None = None
+        self._obs_norm: ObsNormalizer | None = None
+
+    @property
+    def obs_norm(self) -> ObsNormalizer | None:
+        """The observation normaliser applied before the network (vector observations only), or None."""
+        return self._obs_norm
+
+    @obs_norm.setter
+    def obs_norm(self, value: ObsNormalizer | None) -> None:
+        if value is not None:
+            if not isinstance(value, ObsNormalizer):
+                raise TypeError(f"obs_norm must be an ObsNormalizer or None; got {type(value).__name__}")
+            if self.spec.kind != "mlp" or value.dim != self.spec.n_features:
+                raise ValueError(f"obs_norm of length {value.dim} does not fit this policy's observations "
+                                 f"{self.spec.obs_shape}; accepted: a normaliser of a 1-D observation's length")
+        self._obs_norm = value
 
     # --- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -478,6 +498,7 @@ class Policy(ABC):
             "seed": self.seed,
             "flat": torch.from_numpy(self._flat.copy()),
             "assignment": None,
+            "obs_norm": None if self._obs_norm is None else self._obs_norm.state_dict(),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -520,6 +541,8 @@ class Policy(ABC):
                 )
         policy = target(obs_space, act_space, env_id=d["env_id"], seed=d.get("seed"), **d["options"])
         policy.set_flat(d["flat"].numpy())
+        if d.get("obs_norm") is not None:
+            policy.obs_norm = ObsNormalizer.from_state_dict(d["obs_norm"])
         policy._restore_extra(d)
         return policy
 
@@ -567,7 +590,12 @@ def _read_file(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_policy(path: str | os.PathLike, env: Any = None) -> Policy:
-    """Load any policy file, returning the class it was saved from (Hebbian, static or LSTM)."""
+    """Load any policy file, returning the class it was saved from (Hebbian, static or LSTM).
+
+    ``path`` may name a shipped agent, ``"pretrained:NAME"`` (see ``hebb-gym pretrained``).
+    """
+    if pretrained.is_pretrained(path):
+        path = pretrained.path_of(str(path))
     return Policy.load(path, env=env)
 
 
