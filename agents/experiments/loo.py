@@ -90,7 +90,7 @@ class AgentSpec:
 
 
 def parse_agent_spec(text: str) -> AgentSpec:
-    """``KIND[:key=value]...`` -> AgentSpec; KIND is hebbian, static, lstm or ppo, keys :func:`spec_settings`."""
+    """``KIND[:key=value]...`` -> AgentSpec; KIND one of :data:`AGENT_KINDS`, keys those of :func:`spec_settings`."""
     if not isinstance(text, str):
         raise TypeError(f"agent spec must be a str like 'hebbian:rho=16'; got {type(text).__name__}")
     parts = [p.strip() for p in text.strip().split(":")]

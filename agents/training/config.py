@@ -13,7 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.es import OPTIMIZERS, Schedule
+from agents.es import Schedule
 from agents.evaluation.backends import BACKENDS
 from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, rollout_env_kwargs
 from agents.evaluation.fitness import FitnessConfig
