@@ -239,7 +239,8 @@ class PolicyBatch(ABC):
             )
 
 
-def _check_n_envs(n_envs: Any) -> int:
+def check_n_envs(n_envs: Any) -> int:
+    """``n_envs`` as an int; ValueError unless it is a positive integer."""
     if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs={n_envs!r} is not accepted; use a positive integer")
     return int(n_envs)

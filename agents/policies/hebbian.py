@@ -26,7 +26,7 @@ from agents.policies.base import (
     PolicyBatch,
     PolicyState,
     StateSeed,
-    _check_n_envs,
+    check_n_envs as _check_n_envs,
     register_policy_class,
     state_generators,
 )
