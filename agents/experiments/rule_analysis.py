@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from agents.experiments.probes import episode_horizon, run_condition
 from agents.util.atomic import atomic_write_json, atomic_write_text
+from agents.util.figures import pyplot, save_figure
 
 __all__ = [
     "KMeansResult",
@@ -296,8 +298,6 @@ def weight_trajectory(
 
     The trajectory stops at the episode's end and before the first non-finite weight.
     """
-    from agents.experiments.probes import episode_horizon, run_condition
-
     policy = _hebbian(policy)
     horizon = episode_horizon(env_id, max_steps)
     stride = default_stride(horizon, policy.num_synapses) if every is None else every
@@ -348,9 +348,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 def _plot_histograms(policy: Any, path: Path) -> Path:
     """Histogram grid: rows coefficients, columns dense layers plus all synapses."""
-    from agents.experiments.probes import _pyplot, _save_figure
-
-    plt = _pyplot()
+    plt = pyplot()
     coeffs = synapse_coefficients(policy)
     groups = [(n, coeffs[s]) for n, s in layer_slices(policy)] + [("all synapses", coeffs)]
     names = policy.rule.coefficients
@@ -379,7 +377,7 @@ def _plot_histograms(policy: Any, path: Path) -> Path:
         f"({policy.num_rules} rule{'s' if policy.num_rules > 1 else ''}, rho={policy.rho})",
         fontsize=10,
     )
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _plot_clusters(
@@ -391,9 +389,7 @@ def _plot_clusters(
     seed: int,
 ) -> Path:
     """Rules on the table's first two principal components, coloured by cluster; silhouette per k."""
-    from agents.experiments.probes import _pyplot, _save_figure
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     ax = axes[0]
     rng = np.random.default_rng(seed)
@@ -422,16 +418,14 @@ def _plot_clusters(
     ax2.set_ylabel("inertia", color="C1")
     ax.set_title("choice of k (best silhouette)", fontsize=9)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _plot_trajectory(
     steps: np.ndarray, projections: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str
 ) -> Path:
     """PC1 vs PC2 of the weight trajectory per group (all layers, each layer), coloured by step."""
-    from agents.experiments.probes import _pyplot, _save_figure
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(
         1, len(projections), figsize=(3.9 * len(projections), 4.0), dpi=110, squeeze=False
     )
@@ -450,7 +444,7 @@ def _plot_trajectory(
     axes[0][0].legend(fontsize=7)
     fig.colorbar(sc, ax=list(axes[0]), shrink=0.9, label="step")
     fig.suptitle(title, fontsize=10)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def analyse_rules(
