@@ -306,7 +306,7 @@ def run_hebb(method: Method, run_dir: Path, args: argparse.Namespace, budget_s: 
             n = min(n, args.max_generations - done)
         config = hebb_config(method, done + n, args)
         t0 = time.perf_counter()
-        train(config, run_dir, resume=True, progress=False)
+        train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=False)
         seconds = time.perf_counter() - t0
         new = _read_metrics(run_dir)[done:]
         walls = spread_wall_clock(elapsed, seconds, [r.get("eval_seconds", 0.0) for r in new])

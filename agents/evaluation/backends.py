@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import wait
@@ -23,6 +24,7 @@ import torch
 
 from agents.evaluation.fitness import EnvPool, FitnessConfig, SliceResult, evaluate_slice
 from agents.es.params import candidate_params
+from agents.policies.normalizer import ObsNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class WorkerInit:
     strategy_factory: Callable[[], Any]  # picklable, e.g. functools.partial(OpenAIES, **kwargs)
     strategy_state: dict[str, Any]
     fitness: FitnessConfig
+    collect_obs: bool = False  # gather each individual's observation statistics (observation normalisation)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class GenerationResult:
     per_env: np.ndarray
     replaced_workers: int = 0
     bytes_sent: int = 0
+    obs_stats: list[Any] | None = None  # per individual, in population order (``collect_obs``)
 
 
 class Worker:
@@ -61,14 +65,21 @@ class Worker:
         self.strategy = init.strategy_factory()
         self.strategy.load_state_dict(init.strategy_state)
         self.pool = EnvPool(init.fitness)
+        self.collect_obs = init.collect_obs
 
-    def run(self, tell: np.ndarray | None, lo: int, hi: int, generation_seed: int) -> SliceResult:
-        """Apply last generation's fitnesses (if any), ask, and evaluate individuals ``lo:hi``."""
+    def run(self, tell: np.ndarray | None, lo: int, hi: int, generation_seed: int,
+            obs_norm: ObsNormalizer | None = None) -> SliceResult:
+        """Apply last generation's fitnesses (if any), ask, and evaluate individuals ``lo:hi``.
+
+        ``obs_norm``: the observation normaliser of this generation (sent each time: O(observation) bytes).
+        """
         if tell is not None:
             self.strategy.tell(tell)
         candidates = self.strategy.ask()
         params, assignment = candidate_params(self.strategy, candidates, lo, hi)
-        return evaluate_slice(self.policy, params, range(lo, hi), generation_seed, self.pool, assignment)
+        self.policy.obs_norm = obs_norm
+        return evaluate_slice(self.policy, params, range(lo, hi), generation_seed, self.pool, assignment,
+                              collect_obs=self.collect_obs)
 
     def close(self) -> None:
         self.pool.close()
@@ -77,7 +88,8 @@ class Worker:
 class Backend(Protocol):
     """One generation in, fitnesses out; ``close`` releases workers."""
 
-    def generation(self, tell: np.ndarray | None, generation_seed: int) -> GenerationResult: ...
+    def generation(self, tell: np.ndarray | None, generation_seed: int,
+                   obs_norm: ObsNormalizer | None = None) -> GenerationResult: ...
 
     def close(self) -> None: ...
 
@@ -90,18 +102,21 @@ def split(popsize: int, parts: int) -> list[tuple[int, int]]:
 
 def _replacement_init(init: WorkerInit, snapshot: Callable[[], dict[str, Any]]) -> WorkerInit:
     """What a replacement worker gets: the original init with the strategy state of this generation's start."""
-    return WorkerInit(init.policy, init.strategy_factory, snapshot(), init.fitness)
+    return WorkerInit(init.policy, init.strategy_factory, snapshot(), init.fitness, init.collect_obs)
 
 
 def _gather(results: list[tuple[tuple[int, int], SliceResult]], popsize: int, n_envs: int) -> GenerationResult:
     fitness = np.full(popsize, np.nan)
     per_env = np.full((popsize, n_envs), np.nan)
+    stats: list[Any] = [None] * popsize
     steps = 0
     for (lo, hi), r in results:
         fitness[lo:hi] = r.fitness
         per_env[lo:hi] = r.per_env
+        if r.obs_stats is not None:
+            stats[lo:hi] = r.obs_stats
         steps += r.env_steps
-    return GenerationResult(fitness, steps, per_env)
+    return GenerationResult(fitness, steps, per_env, obs_stats=stats if any(x is not None for x in stats) else None)
 
 
 class SerialBackend:
@@ -112,8 +127,9 @@ class SerialBackend:
         self.popsize = popsize
         self.n_envs = len(init.fitness.env_ids)
 
-    def generation(self, tell: np.ndarray | None, generation_seed: int) -> GenerationResult:
-        r = self.worker.run(tell, 0, self.popsize, generation_seed)
+    def generation(self, tell: np.ndarray | None, generation_seed: int,
+                   obs_norm: ObsNormalizer | None = None) -> GenerationResult:
+        r = self.worker.run(tell, 0, self.popsize, generation_seed, obs_norm)
         return _gather([((0, self.popsize), r)], self.popsize, self.n_envs)
 
     def close(self) -> None:
@@ -121,15 +137,16 @@ class SerialBackend:
 
 
 def _process_main(conn: Any, init_bytes: bytes) -> None:
+    # Ctrl-C reaches the whole process group: the trainer stops its workers itself, after its current write
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker = Worker(pickle.loads(init_bytes))
     try:
         while True:
             msg = conn.recv()
             if msg is None:
                 break
-            tell, lo, hi, seed = msg
-            conn.send(worker.run(tell, lo, hi, seed))
-    except (EOFError, KeyboardInterrupt):
+            conn.send(worker.run(*msg))
+    except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         pass
     finally:
         worker.close()
@@ -167,12 +184,13 @@ class ProcessBackend:
         """Process ids of the current workers (tests kill one to check recovery)."""
         return [p.pid for p in self.procs]
 
-    def generation(self, tell: np.ndarray | None, generation_seed: int) -> GenerationResult:
+    def generation(self, tell: np.ndarray | None, generation_seed: int,
+                   obs_norm: ObsNormalizer | None = None) -> GenerationResult:
         sent = self.bytes_sent
         self.bytes_sent = 0
         pending: dict[int, tuple[int, int]] = {}
         for k, (lo, hi) in enumerate(self.slices):
-            msg = (tell, lo, hi, generation_seed)
+            msg = (tell, lo, hi, generation_seed, obs_norm)
             sent += len(pickle.dumps(msg))
             try:
                 self.conns[k].send(msg)
@@ -206,7 +224,7 @@ class ProcessBackend:
                         init_bytes = pickle.dumps(_replacement_init(self.init, self.snapshot))
                         sent += len(init_bytes)
                         self.procs[k], self.conns[k] = self._start(init_bytes)
-                        self.conns[k].send((None, lo, hi, generation_seed))
+                        self.conns[k].send((None, lo, hi, generation_seed, obs_norm))
         out = _gather(results, self.popsize, len(self.init.fitness.env_ids))
         out.replaced_workers = replaced
         out.bytes_sent = sent
@@ -247,12 +265,14 @@ class RayBackend:
         self.actors = [self.actor_cls.remote(init) for _ in self.slices]
         self.bytes_sent = len(pickle.dumps(init)) * len(self.slices)  # as pickled; Ray's own framing not counted
 
-    def generation(self, tell: np.ndarray | None, generation_seed: int) -> GenerationResult:
+    def generation(self, tell: np.ndarray | None, generation_seed: int,
+                   obs_norm: ObsNormalizer | None = None) -> GenerationResult:
         ray = self.ray
         sent = self.bytes_sent
         self.bytes_sent = 0
-        futures = {k: self.actors[k].run.remote(tell, lo, hi, generation_seed) for k, (lo, hi) in enumerate(self.slices)}
-        sent += sum(len(pickle.dumps((tell, lo, hi, generation_seed))) for lo, hi in self.slices)
+        futures = {k: self.actors[k].run.remote(tell, lo, hi, generation_seed, obs_norm)
+                   for k, (lo, hi) in enumerate(self.slices)}
+        sent += sum(len(pickle.dumps((tell, lo, hi, generation_seed, obs_norm))) for lo, hi in self.slices)
         results: list[tuple[tuple[int, int], SliceResult]] = []
         replaced = 0
         for k, fut in futures.items():
@@ -265,7 +285,8 @@ class RayBackend:
                 init = _replacement_init(self.init, self.snapshot)
                 sent += len(pickle.dumps(init))
                 self.actors[k] = self.actor_cls.remote(init)
-                results.append((self.slices[k], ray.get(self.actors[k].run.remote(None, lo, hi, generation_seed))))
+                results.append((self.slices[k], ray.get(self.actors[k].run.remote(None, lo, hi, generation_seed,
+                                                                                       obs_norm))))
         out = _gather(results, self.popsize, len(self.init.fitness.env_ids))
         out.replaced_workers = replaced
         out.bytes_sent = sent
@@ -286,17 +307,19 @@ def make_backend(
     workers: int | None = None,
     address: str | None = None,
     snapshot: Callable[[], dict[str, Any]] | None = None,
+    collect_obs: bool = False,
 ) -> Backend:
     """Build a backend by name.
 
     ``strategy_factory()`` builds a fresh replica of ``strategy`` in a worker (its state is then loaded);
-    ``snapshot()`` returns the strategy state at the start of the current generation, for new workers.
+    ``snapshot()`` returns the strategy state at the start of the current generation, for new workers;
+    ``collect_obs``: each generation also returns every individual's observation statistics.
     """
     if name not in BACKENDS:
         raise ValueError(f"backend={name!r} is not known; accepted: {', '.join(BACKENDS)}")
     workers = workers or os.cpu_count() or 1
     snapshot = snapshot or strategy.state_dict
-    init = WorkerInit(policy, strategy_factory, snapshot(), fitness)
+    init = WorkerInit(policy, strategy_factory, snapshot(), fitness, collect_obs)
     if name == "serial":
         return SerialBackend(init, strategy.popsize)
     if name == "process":

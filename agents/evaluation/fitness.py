@@ -23,8 +23,9 @@ import numpy as np
 import hebb_gym
 from hebb_gym import ant_batch
 from agents.evaluation.envs import parse_env_ids
-from agents.evaluation.rollout import AntStepper, GymStepper, Stepper, rollout
+from agents.evaluation.rollout import AntStepper, GymStepper, Hook, Step, Stepper, rollout
 from agents.evaluation.scores import discard_diverged, task_score
+from agents.policies.normalizer import ObsStats
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,30 @@ class SliceResult:
     fitness: np.ndarray
     env_steps: int
     per_env: np.ndarray  # (n, len(env_ids)) mean score per variant
+    episodes: np.ndarray | None = None  # (n, len(env_ids), episodes) every episode's score
+    obs_stats: list[ObsStats] | None = None  # per individual: the observations it saw (``collect_obs``)
+
+
+class ObsStatsHook(Hook):
+    """Per env of a rollout: how many observations it returned, their sum and sum of squares (float64)."""
+
+    def __init__(self, size: int, dim: int) -> None:
+        self.count = np.zeros(size)
+        self.sum = np.zeros((size, dim))
+        self.sq = np.zeros((size, dim))
+
+    def after_step(self, step: Step) -> None:
+        obs = step.transition.obs.reshape(len(step.index), -1).astype(np.float64)
+        self.count[step.index] += 1
+        self.sum[step.index] += obs
+        self.sq[step.index] += obs * obs
+
+    def add_to(self, stats: list[ObsStats], episodes: int) -> None:
+        """Merge env ``i * episodes + e`` into ``stats[i]``, episodes in order (independent of slicing)."""
+        for k in np.flatnonzero(self.count):
+            n = self.count[k]
+            mean = self.sum[k] / n
+            stats[k // episodes].add_moments(int(n), mean, np.maximum(self.sq[k] - n * mean * mean, 0.0))
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -109,12 +134,14 @@ def evaluate_slice(
     generation_seed: int,
     pool: EnvPool,
     assignment: np.ndarray | None = None,
+    collect_obs: bool = False,
 ) -> SliceResult:
     """Fitness of ``params`` (n, D), individuals ``individual_ids`` of the generation seeded ``generation_seed``.
 
     Every individual meets the same env seeds (common random numbers); its plastic-weight
     initialisation is seeded by its own id, so a fitness does not depend on how the population
     is sliced over workers. An individual that sends a non-finite action scores NaN.
+    ``collect_obs``: also return the statistics of the (vector) observations each individual saw.
     """
     cfg = pool.config
     n = len(individual_ids)
@@ -124,14 +151,24 @@ def evaluate_slice(
     batch = policy.batch(params, assignment=assignment)
     score = task_score(cfg.task)
     per_env = np.zeros((n, len(cfg.env_ids)))
+    episodes = np.zeros((n, len(cfg.env_ids), cfg.episodes))
+    stats = None
     steps = 0
     for v, env_id in enumerate(cfg.env_ids):
         env_seeds = [derive_seed(generation_seed, "env", env_id, e) for e in range(cfg.episodes)]
         init_seeds = [derive_seed(generation_seed, "init", env_id, i) for i in individual_ids]
         stepper = pool.stepper(env_id, n * cfg.episodes)
         state = batch.initial_state(cfg.episodes, seed=init_seeds)
+        hooks = []
+        if collect_obs:
+            dim = int(np.prod(policy.observation_space.shape))
+            stats = stats if stats is not None else [ObsStats(dim) for _ in range(n)]
+            hooks = [ObsStatsHook(n * cfg.episodes, dim)]
         result = rollout(batch, state, stepper, env_seeds * n, max_steps=cfg.max_steps, score=score,
-                         early_stop=cfg.early_stop, stop_nonfinite=True)
-        per_env[:, v] = discard_diverged(result.scores, result.nonfinite).mean(axis=1)
+                         early_stop=cfg.early_stop, stop_nonfinite=True, hooks=hooks)
+        episodes[:, v] = discard_diverged(result.scores, result.nonfinite)
+        per_env[:, v] = episodes[:, v].mean(axis=1)
         steps += result.steps
-    return SliceResult(per_env.mean(axis=1), steps, per_env)
+        if hooks:
+            hooks[0].add_to(stats, cfg.episodes)
+    return SliceResult(per_env.mean(axis=1), steps, per_env, episodes, stats)

@@ -49,6 +49,10 @@ class ObsStats:
             raise ValueError(f"cannot merge statistics of length {other.dim} into length {self.dim}")
         self._merge(other.count, other.mean, other.m2)
 
+    def add_moments(self, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Fold in ``n`` rows given by their mean and sum of squared deviations (Chan et al.)."""
+        self._merge(int(n), np.asarray(mean, dtype=np.float64), np.asarray(m2, dtype=np.float64))
+
     def _merge(self, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
         if n == 0:
             return

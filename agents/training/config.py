@@ -97,6 +97,12 @@ class TrainConfig:
         "help": "evaluate the search centre on fresh episodes every K generations (0: never)", "identity": False})
     centre_episodes: int = field(default=5, metadata={
         "help": "fresh episodes per training variant of each centre evaluation", "identity": False})
+    centre_max_steps: int = field(default=0, metadata={
+        "help": "horizon of the centre's episodes (0: max_steps); they run without early stops", "identity": False})
+    stop_centre: float | None = field(default=None, metadata={
+        "help": "stop once a centre evaluation's mean reaches this score", "identity": False})
+    max_minutes: float | None = field(default=None, metadata={
+        "help": "stop after this many minutes of training (in this call)", "identity": False})
     preset: str | None = field(default=None, metadata={
         "help": "start from a shipped preset (hebb-gym presets); flags given explicitly override it",
         "identity": False})
@@ -116,6 +122,10 @@ class TrainConfig:
             raise ValueError(f"generations={self.generations!r} must be >= 1")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers!r} must be >= 0 (0 = one per core)")
+        if self.centre_max_steps < 0:
+            raise ValueError(f"centre_max_steps={self.centre_max_steps!r} must be >= 0 (0: max_steps)")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes={self.max_minutes!r} must be > 0")
         if self.centre_every < 0 or self.centre_episodes < 1:
             raise ValueError(f"centre_every={self.centre_every!r} must be >= 0 and centre_episodes="
                              f"{self.centre_episodes!r} >= 1")
@@ -130,6 +140,11 @@ class TrainConfig:
 
     def fitness_config(self) -> FitnessConfig:
         return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs())
+
+    def centre_fitness_config(self) -> FitnessConfig:
+        """The centre's evaluations: ``centre_episodes`` fresh episodes of every variant, full length, no early stop."""
+        return FitnessConfig(self.env, self.centre_episodes, self.centre_max_steps or self.max_steps, False,
+                             self.rollout_env_kwargs())
 
     def rollout_env_kwargs(self) -> dict[str, Any]:
         """Env kwargs of fitness rollouts; see :func:`agents.evaluation.envs.rollout_env_kwargs`."""

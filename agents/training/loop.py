@@ -25,8 +25,9 @@ import torch
 
 from agents.es.params import candidate_params, mean_params, strategy_factory
 from agents.evaluation.backends import make_backend
-from agents.evaluation.fitness import derive_seed
+from agents.evaluation.fitness import EnvPool, derive_seed, evaluate_slice
 from agents.policies import policy_with
+from agents.policies.normalizer import ObsNormalizer, ObsStats
 from agents.training.config import TrainConfig, build_policy
 from agents.training.curves import plot_learning_curves
 from agents.training.rundir import RUN_FILES, RunDirError, RunLock, check_run_dir, metrics_csv, save_checkpoint
@@ -142,12 +143,18 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
            progress: bool) -> TrainResult:
     strategy = factory()
     rows: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"fitness": -math.inf, "params": None, "assignment": None}
+    best: dict[str, Any] = {"fitness": -math.inf, "params": None, "assignment": None, "obs_norm": None}
+    best_individual = -math.inf
+    obs_dim = int(np.prod(policy.observation_space.shape))
+    stats = ObsStats(obs_dim) if config.obs_norm else None
     start = 0
     if ckpt is not None:
         strategy.load_state_dict(ckpt["strategy"])
         rows = ckpt["metrics"]
         best = ckpt["best"]
+        best_individual = ckpt.get("best_individual", best["fitness"])
+        if stats is not None:
+            stats = ObsStats.from_state_dict(ckpt["obs_stats"])
         start = ckpt["generation"]
         log.info("resumed %s at generation %d", out, start)
     if ckpt is None:
@@ -161,16 +168,19 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     signals = _Signals().__enter__()
     backend = make_backend(config.backend, policy, strategy, factory, config.fitness_config(),
                            workers=config.workers or None, address=config.address,
-                           snapshot=lambda: state_at_start["state"])
+                           snapshot=lambda: state_at_start["state"], collect_obs=stats is not None)
+    centre_pool = EnvPool(config.centre_fitness_config()) if config.centre_every else None
     board = _tensorboard_writer(out) if config.tensorboard else None
     bar = _progress_bar(start, config.generations, progress)
     tell: np.ndarray | None = None
+    started = time.perf_counter()
     try:
         for g in range(start, config.generations):
             state_at_start["state"] = strategy.state_dict()
             candidates = strategy.ask()
+            norm = None if stats is None else ObsNormalizer.from_stats(stats)  # statistics up to generation g - 1
             t0 = time.perf_counter()
-            result = backend.generation(tell, derive_seed(config.seed, "generation", g))
+            result = backend.generation(tell, derive_seed(config.seed, "generation", g), norm)
             seconds = time.perf_counter() - t0
             fitness = result.fitness
             finite = np.isfinite(fitness)
@@ -181,34 +191,61 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
             if (~finite).any():
                 log.warning("generation %d: %d non-finite fitnesses set to the worst (%g)", g, (~finite).sum(), worst)
             i_best = int(np.argmax(clean))
-            if clean[i_best] > best["fitness"]:
-                params, assignment = candidate_params(strategy, candidates, i_best, i_best + 1)
-                best = {"fitness": float(clean[i_best]), "params": params[0],
-                        "assignment": None if assignment is None else assignment[0]}
+            if clean[i_best] > best_individual:
+                best_individual = float(clean[i_best])
+                if not config.centre_every:  # no centre evaluations: best.pt is the best single evaluation
+                    params, assignment = candidate_params(strategy, candidates, i_best, i_best + 1)
+                    best = {"fitness": best_individual, "params": params[0],
+                            "assignment": None if assignment is None else assignment[0],
+                            "obs_norm": None if norm is None else norm.state_dict()}
             lr, sigma = strategy.lr, strategy.sigma
             strategy.tell(clean)
             tell = clean
+            if stats is not None:
+                stats.merge(ObsStats.merged(obs_dim, result.obs_stats or []))  # in individual order
+                norm = ObsNormalizer.from_stats(stats)  # what generation g + 1 will use
+            centre: dict[str, Any] = {"centre_mean": "", "centre_std": "", "centre_seconds": ""}
+            if config.centre_every and ((g + 1) % config.centre_every == 0 or g + 1 == config.generations):
+                t1 = time.perf_counter()
+                params, assignment = mean_params(strategy)
+                policy.obs_norm = norm
+                scores = evaluate_slice(policy, params[None], [0], derive_seed(config.seed, "centre", g), centre_pool,
+                                        None if assignment is None else assignment[None]).episodes[0]
+                finite_scores = scores[np.isfinite(scores)]
+                c_mean = float(finite_scores.mean()) if finite_scores.size == scores.size else -math.inf
+                centre = {"centre_mean": c_mean, "centre_std": float(scores.std()) if math.isfinite(c_mean) else "",
+                          "centre_seconds": round(time.perf_counter() - t1, 3)}
+                if c_mean > best["fitness"]:
+                    best = {"fitness": c_mean, "params": params, "assignment": assignment,
+                            "obs_norm": None if norm is None else norm.state_dict()}
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
-                "min": float(clean.min()), "best_so_far": best["fitness"], "nonfinite": int((~finite).sum()),
-                "env_steps": int(result.env_steps), "lr": float(lr), "sigma": float(sigma),
+                "min": float(clean.min()), "best_so_far": best_individual, "nonfinite": int((~finite).sum()),
+                "env_steps": int(result.env_steps), "lr": float(lr), "sigma": float(sigma), **centre,
+                "best_centre": best["fitness"] if config.centre_every and math.isfinite(best["fitness"]) else "",
                 "eval_seconds": round(seconds, 3), "env_steps_per_second": round(result.env_steps / max(seconds, 1e-9), 1),
                 "replaced_workers": result.replaced_workers,
             })
             with signals.writing():
-                _save_generation(out, config, policy, strategy, rows, best, g + 1)
+                _save_generation(out, config, policy, strategy, rows, best, best_individual, stats, norm, g + 1)
             if board is not None:
                 for key in ("best", "mean", "std", "min", "best_so_far", "nonfinite", "lr", "sigma",
-                            "env_steps_per_second"):
-                    board.add_scalar(f"es/{key}", rows[-1][key], g)
+                            "env_steps_per_second", "centre_mean", "centre_std"):
+                    if rows[-1][key] != "":
+                        board.add_scalar(f"es/{key}", rows[-1][key], g)
                 board.flush()
             if hasattr(bar, "set_postfix_str"):
-                bar.set_postfix_str(f"best {clean.max():.2f} mean {clean.mean():.2f} "
+                shown = "" if centre["centre_mean"] == "" else f"centre {centre['centre_mean']:.2f} "
+                bar.set_postfix_str(f"{shown}mean {clean.mean():.2f} best {clean.max():.2f} "
                                     f"{result.env_steps / max(seconds, 1e-9):.0f} steps/s")
                 bar.update(1)
+            if _should_stop(config, centre["centre_mean"], time.perf_counter() - started):
+                break
     finally:
         signals.__exit__()
         backend.close()
+        if centre_pool is not None:
+            centre_pool.close()
         if board is not None:
             board.close()
         if hasattr(bar, "close"):
@@ -217,13 +254,37 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     return TrainResult(out, best["fitness"], len(rows), out / "best.pt", out / "last.pt", curve)
 
 
-def _save_generation(out: Path, config: TrainConfig, policy: Any, strategy: Any,
-                     rows: list[dict[str, Any]], best: dict[str, Any], generation: int) -> None:
-    """Everything of one generation, each file atomically: policies first, the checkpoint last."""
-    policy_with(policy, *mean_params(strategy)).save(out / "last.pt")
-    policy_with(policy, best["params"], best["assignment"]).save(out / "best.pt")
+def _should_stop(config: TrainConfig, centre_mean: Any, elapsed: float) -> bool:
+    """The run's own stops: the centre reached ``stop_centre``, or ``max_minutes`` of this call have passed."""
+    if config.stop_centre is not None and centre_mean != "" and centre_mean >= config.stop_centre:
+        log.info("centre mean %.3f reached stop_centre=%g", centre_mean, config.stop_centre)
+        return True
+    if config.max_minutes is not None and elapsed >= 60.0 * config.max_minutes:
+        log.info("max_minutes=%g reached", config.max_minutes)
+        return True
+    return False
+
+
+def _policy_file(policy: Any, params: np.ndarray, assignment: np.ndarray | None, norm: Any) -> Any:
+    out = policy_with(policy, params, assignment)
+    out.obs_norm = norm if norm is None or isinstance(norm, ObsNormalizer) else ObsNormalizer.from_state_dict(norm)
+    return out
+
+
+def _save_generation(out: Path, config: TrainConfig, policy: Any, strategy: Any, rows: list[dict[str, Any]],
+                     best: dict[str, Any], best_individual: float, stats: ObsStats | None,
+                     norm: ObsNormalizer | None, generation: int) -> None:
+    """Everything of one generation, each file atomically: policies first, the checkpoint last.
+
+    ``last.pt`` is the search centre (with the observation statistics so far); ``best.pt`` the centre with
+    the best centre evaluation (or, with ``centre_every=0``, the best single evaluation).
+    """
+    _policy_file(policy, *mean_params(strategy), norm).save(out / "last.pt")
+    if best["params"] is not None:
+        _policy_file(policy, best["params"], best["assignment"], best["obs_norm"]).save(out / "best.pt")
     atomic_write_text(out / "metrics.csv", metrics_csv(rows))
-    ckpt = {"format": 1, "generation": generation, "strategy": strategy.state_dict(), "metrics": rows, "best": best,
+    ckpt = {"generation": generation, "strategy": strategy.state_dict(), "metrics": rows, "best": best,
+            "best_individual": best_individual, "obs_stats": None if stats is None else stats.state_dict(),
             "config": config.to_json()}
     save_checkpoint(out / "checkpoint.pt", ckpt)
 

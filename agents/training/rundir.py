@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -15,10 +16,11 @@ from agents.util.statefile import StateFileError, load_state, save_state
 
 METRIC_FIELDS = (
     "generation", "best", "mean", "std", "min", "best_so_far", "nonfinite", "env_steps",
-    "lr", "sigma", "eval_seconds", "env_steps_per_second", "replaced_workers",
+    "lr", "sigma", "centre_mean", "centre_std", "best_centre", "eval_seconds", "env_steps_per_second",
+    "replaced_workers", "centre_seconds",
 )
 #: Columns that measure wall-clock time or incidents, so they differ between otherwise identical runs.
-WALL_CLOCK_FIELDS = ("eval_seconds", "env_steps_per_second", "replaced_workers")
+WALL_CLOCK_FIELDS = ("eval_seconds", "env_steps_per_second", "replaced_workers", "centre_seconds")
 
 class RunDirError(ValueError):
     """A run directory that cannot be used as asked (exists, other config, corrupt checkpoint)."""
@@ -30,8 +32,9 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
-    """The rows of a run's ``metrics.csv`` as floats."""
-    return [{k: float(v) for k, v in row.items()} for row in read_csv(Path(run_dir) / "metrics.csv")]
+    """The rows of a run's ``metrics.csv`` as floats (NaN where a cell is empty: no centre evaluation there)."""
+    return [{k: float(v) if v != "" else math.nan for k, v in row.items()}
+            for row in read_csv(Path(run_dir) / "metrics.csv")]
 
 
 #: The kind written into checkpoint files (see :mod:`agents.util.statefile`).
