@@ -10,11 +10,12 @@ disjoint from training). Methods:
 
 * ``hebbian:PRESET`` / ``static:PRESET``: hebb-gym's trainer, ``agents.training.train(TrainConfig(
   preset=PRESET, agent=..., centre_every=K, ...))``, with the process backend on ``--workers`` cores.
-  The centre is evaluated by the trainer itself (``centre_mean`` / ``centre_std`` in ``metrics.csv``).
-  The run goes in chunks of ``--chunk`` generations, each one call of ``train(..., resume=True)``; the
-  wall-clock is measured around each call (so it includes worker start-up, ~4 s per chunk, and
-  checkpoints) and spread over the chunk's generations in proportion to their ``eval_seconds``. A
-  method whose preset (or the preset/centre interface of ``TrainConfig``) does not exist is skipped.
+  The centre is evaluated by the trainer itself (``centre_mean`` / ``centre_std`` in ``metrics.csv``,
+  10 fresh 1000-step episodes without early stop); the run is one ``train`` call that stops itself at
+  the target (``stop_centre``) or the budget (``max_minutes``). The wall-clock is measured around the
+  call (worker start-up, centre evaluations and checkpoints included) and spread over the generations
+  in proportion to their own ``eval_seconds + centre_seconds``. A method whose preset does not exist
+  is skipped.
 * ``evotorch``: the peer, EvoTorch's PGPE with ClipUp (``PEER_SETTINGS``) on the same policy network as
   hebb-gym's static agent (obs -> 128 -> 64 -> 8, tanh everywhere, no bias; 12,160 parameters) with
   EvoTorch's own observation normalisation (``GymNE(observation_normalization=True)``), ``--workers``
@@ -256,73 +257,44 @@ def plot_curves(rows: Sequence[dict[str, Any]], target: float, path: Path) -> Pa
 # --------------------------------------------------------------------------- hebb-gym side
 
 def hebb_unavailable(method: Method) -> str | None:
-    """Why ``method`` cannot run with this checkout's hebb-gym (presets or the centre columns missing), or None."""
-    from agents.training import TrainConfig
+    """Why a hebb-gym method cannot run (its preset does not exist), or None."""
+    from agents.training.presets import list_presets
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    missing = [f for f in ("preset", "centre_every") if f not in names]
-    if missing:
-        return f"TrainConfig has no {', '.join(missing)} yet"
-    try:
-        from agents.training.presets import list_presets
-    except ImportError as exc:
-        return f"agents.training.presets is not available ({exc})"
     presets = list_presets()
     if method.preset not in presets:
         return f"preset {method.preset!r} does not exist (presets: {', '.join(presets) or 'none'})"
     return None
 
 
-def hebb_config(method: Method, generations: int, args: argparse.Namespace) -> Any:
+def hebb_config(method: Method, args: argparse.Namespace, budget_s: float) -> Any:
+    """The trainer's config: the preset, and the benchmark's centre evaluation, target and budget."""
     from agents.training import TrainConfig
 
-    return TrainConfig(preset=method.preset, agent=method.kind, env=(ENV,), generations=generations,
-                       backend="process", workers=args.workers, seed=args.seed, centre_every=args.centre_every)
-
-
-def _read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """``read_metrics``; empty cells (generations without a centre evaluation) read as NaN."""
-    from agents.training import read_metrics
-
-    try:
-        return read_metrics(run_dir)
-    except ValueError:  # a read_metrics that does not yet accept empty cells
-        from agents.util.csvfile import read_csv
-
-        return [{k: float(v) if v != "" else math.nan for k, v in r.items()} for r in read_csv(run_dir / "metrics.csv")]
+    return TrainConfig.from_preset(
+        method.preset, agent=method.kind, env=(ENV,), generations=args.max_generations or 100_000,
+        backend="process", workers=args.workers, seed=args.seed, centre_every=args.centre_every,
+        centre_episodes=CENTRE_EPISODES, centre_max_steps=CENTRE_STEPS, stop_centre=args.target,
+        max_minutes=budget_s / 60.0)
 
 
 def run_hebb(method: Method, run_dir: Path, args: argparse.Namespace, budget_s: float) -> list[dict[str, Any]]:
-    """hebb-gym's trainer in chunks of ``--chunk`` generations until the target or the budget; the curve."""
-    from agents.training import train
+    """One hebb-gym training run until the target or the budget; the curve."""
+    from agents.training import read_metrics, train
 
-    rows: list[dict[str, Any]] = []
-    elapsed, done, steps, sec_per_gen = 0.0, 0, 0, None
-    while elapsed < budget_s and (args.max_generations is None or done < args.max_generations):
-        n = args.chunk
-        if sec_per_gen is not None:  # the last chunk ends at the first generation past the budget
-            n = max(1, min(args.chunk, math.ceil((budget_s - elapsed) / sec_per_gen)))
-        if args.max_generations is not None:
-            n = min(n, args.max_generations - done)
-        config = hebb_config(method, done + n, args)
-        t0 = time.perf_counter()
-        train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=False)
-        seconds = time.perf_counter() - t0
-        new = _read_metrics(run_dir)[done:]
-        walls = spread_wall_clock(elapsed, seconds, [r.get("eval_seconds", 0.0) for r in new])
-        for r, wall in zip(new, walls):
-            steps += int(r["env_steps"])
-            rows.append({"method": method.label, "generation": int(r["generation"]), "env_steps": steps,
-                         "wall_seconds": round(wall, 3), "centre_mean": r.get("centre_mean", math.nan),
-                         "centre_std": r.get("centre_std", math.nan)})
-        elapsed += seconds
-        done += len(new)
-        sec_per_gen = seconds / max(len(new), 1)
-        centres = [r["centre_mean"] for r in rows[-len(new):] if _finite(r["centre_mean"])]
-        log.info("%s: %d generations, %.1f min, %s env steps, centre %s", method.label, done, elapsed / 60,
-                 f"{steps:,}", f"{centres[-1]:.2f} m" if centres else "-")
-        if truncate_at_target(rows, args.target)[1]:
-            break
+    t0 = time.perf_counter()
+    train(hebb_config(method, args, budget_s), run_dir, progress=False)
+    seconds = time.perf_counter() - t0
+    metrics = read_metrics(run_dir)
+    walls = spread_wall_clock(0.0, seconds, [r["eval_seconds"] + (r["centre_seconds"] if _finite(r["centre_seconds"])
+                                                                  else 0.0) for r in metrics])
+    rows, steps = [], 0
+    for r, wall in zip(metrics, walls):
+        steps += int(r["env_steps"])
+        rows.append({"method": method.label, "generation": int(r["generation"]), "env_steps": steps,
+                     "wall_seconds": round(wall, 3), "centre_mean": r["centre_mean"], "centre_std": r["centre_std"]})
+    centres = [r["centre_mean"] for r in rows if _finite(r["centre_mean"])]
+    log.info("%s: %d generations, %.1f min, %s env steps, centre %s", method.label, len(rows), seconds / 60,
+             f"{steps:,}", f"{centres[-1]:.2f} m" if centres else "-")
     return rows
 
 
@@ -525,14 +497,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-learning"))
     parser.add_argument("--centre-every", type=int, default=5,
                         help="evaluate the centre every K generations (all methods)")
-    parser.add_argument("--chunk", type=int, default=10, help="hebb-gym generations per train(..., resume=True) call")
     parser.add_argument("--horizon", default="auto",
                         help="the peer's training horizon: H, a schedule G:H,G:H,... or auto (the presets' max_steps)")
     parser.add_argument("--peer-popsize", type=int, default=PEER_SETTINGS["popsize"])
     parser.add_argument("--max-generations", type=int, default=None, help="cap on every method's generations")
     args = parser.parse_args(argv)
-    if args.workers < 1 or args.centre_every < 1 or args.chunk < 1:
-        parser.error("--workers, --centre-every and --chunk must be >= 1")
+    if args.workers < 1 or args.centre_every < 1:
+        parser.error("--workers and --centre-every must be >= 1")
     try:
         methods = parse_methods(args.methods)
     except ValueError as exc:

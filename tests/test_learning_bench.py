@@ -35,7 +35,7 @@ def _rows(means, method="m", steps=100, wall=10.0):
 
 
 def _args(**kw):
-    base = dict(target=20.0, chunk=3, max_generations=None, workers=1, seed=0, centre_every=1, peer_popsize=4)
+    base = dict(target=20.0, max_generations=None, workers=1, seed=0, centre_every=1, peer_popsize=4)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -98,71 +98,31 @@ def test_curves_merge_and_round_trip(tmp_path):
     assert bl.plot_curves(back, 20.0, tmp_path / "fig.png").stat().st_size > 0
 
 
-def test_hebb_methods_skipped_until_their_preset_exists():
-    reason = bl.hebb_unavailable(bl.Method("hebbian", "no-such-preset"))
-    assert reason is not None and ("preset" in reason or "centre_every" in reason)
+def test_hebb_methods_skipped_when_their_preset_does_not_exist():
+    assert "preset" in bl.hebb_unavailable(bl.Method("hebbian", "no-such-preset"))
+    assert bl.hebb_unavailable(bl.Method("hebbian", "fast")) is None
 
 
-def _fake_train():
-    """A stand-in for agents.training.train with the lead's metrics columns: the centre rises 5 m per generation."""
-    from agents.training.rundir import METRIC_FIELDS
-
-    calls = []
-
-    def train(config, out, resume=False, progress=True):
-        assert resume
-        calls.append(config.generations)
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        rows = [{"generation": g, "env_steps": 1000, "eval_seconds": 1.0,
-                 "centre_mean": 5.0 * (g + 1) if g % 2 else "", "centre_std": 0.5 if g % 2 else ""}
-                for g in range(config.generations)]
-        write_csv(out / "metrics.csv", rows, list(METRIC_FIELDS) + ["centre_mean", "centre_std"])
-
-    return train, calls
+def test_hebb_config_asks_the_trainer_to_stop_at_the_target_and_the_budget():
+    config = bl.hebb_config(bl.Method("static", "fast"), _args(target=20.0), budget_s=1800.0)
+    assert (config.agent, config.preset, config.stop_centre, config.max_minutes) == ("static", "fast", 20.0, 30.0)
+    assert (config.centre_episodes, config.centre_max_steps) == (bl.CENTRE_EPISODES, bl.CENTRE_STEPS)
 
 
-def test_hebb_chunks_stop_at_the_target(tmp_path, monkeypatch):
-    import agents.training
+def test_a_real_tiny_run_stops_at_its_target(tmp_path, monkeypatch):
+    """One trainer call (serial, 4 individuals, 15-step episodes) that stops once its centre reaches the target."""
 
-    train, calls = _fake_train()
-    monkeypatch.setattr(agents.training, "train", train)
-    monkeypatch.setattr(bl, "hebb_config", lambda m, generations, args: argparse.Namespace(generations=generations))
-    rows = bl.run_hebb(bl.Method("hebbian", "fast"), tmp_path / "run", _args(target=20.0, chunk=3), 1e9)
-    assert calls == [3, 6]  # the centre of generation 3 walks 20 m: the second chunk stops the run
-    assert [r["generation"] for r in rows] == list(range(6))
-    assert [r["env_steps"] for r in rows] == [1000 * (g + 1) for g in range(6)]
-    walls = [r["wall_seconds"] for r in rows]
-    assert walls == sorted(walls) and walls[-1] > 0
-    curve, reached = bl.truncate_at_target(rows, 20.0)
-    assert reached and curve[-1]["generation"] == 3
-
-
-def test_hebb_chunks_stop_at_the_budget(tmp_path, monkeypatch):
-    import agents.training
-
-    train, calls = _fake_train()
-    monkeypatch.setattr(agents.training, "train", train)
-    monkeypatch.setattr(bl, "hebb_config", lambda m, generations, args: argparse.Namespace(generations=generations))
-    rows = bl.run_hebb(bl.Method("static", "fast"), tmp_path / "run", _args(target=1e9, chunk=2), budget_s=0.0)
-    assert rows == [] and calls == []
-    rows = bl.run_hebb(bl.Method("static", "fast"), tmp_path / "run2", _args(target=1e9, chunk=2, max_generations=5),
-                       budget_s=1e9)
-    assert calls == [2, 4, 5] and len(rows) == 5
-
-
-def test_hebb_chunks_resume_a_real_tiny_run(tmp_path, monkeypatch):
-    """The chunk loop against today's trainer (serial, 4 individuals, 15-step episodes; no centre columns yet)."""
-
-    def config(method, generations, args):
-        return TrainConfig(env=(bl.ENV,), agent=method.kind, popsize=4, generations=generations, max_steps=15,
-                           backend="serial", seed=1)
+    def config(method, args, budget_s):
+        return TrainConfig(env=(bl.ENV,), agent=method.kind, popsize=4, generations=50, max_steps=15,
+                           backend="serial", seed=1, centre_every=1, centre_episodes=2, stop_centre=args.target,
+                           max_minutes=budget_s / 60)
 
     monkeypatch.setattr(bl, "hebb_config", config)
-    rows = bl.run_hebb(bl.Method("static", "fast"), tmp_path / "run", _args(chunk=2, max_generations=3), 1e9)
-    assert [r["generation"] for r in rows] == [0, 1, 2]
-    assert rows[-1]["env_steps"] == 3 * 4 * 15
-    assert all(math.isnan(r["centre_mean"]) for r in rows)
+    rows = bl.run_hebb(bl.Method("static", "fast"), tmp_path / "run", _args(target=-1e9), 1e9)
+    assert [r["generation"] for r in rows] == [0]  # any centre reaches -1e9 m: the first evaluation stops the run
+    assert rows[-1]["env_steps"] == 4 * 15 and math.isfinite(rows[-1]["centre_mean"]) and rows[-1]["wall_seconds"] > 0
+    rows = bl.run_hebb(bl.Method("static", "fast"), tmp_path / "run2", _args(target=1e9), 1e9)
+    assert [r["generation"] for r in rows] == list(range(50))
 
 
 def test_peer_fitness_is_the_distance_after_the_episode():

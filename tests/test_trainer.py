@@ -44,7 +44,9 @@ def test_two_generation_run_writes_every_file(tmp_path, agent, env):
     rows = read_metrics(run)
     assert [r["generation"] for r in rows] == [0, 1]
     assert all(np.isfinite(r["mean"]) and r["env_steps"] > 0 for r in rows)
-    assert rows[-1]["best_so_far"] == pytest.approx(result.best_fitness)
+    assert rows[-1]["best_so_far"] == pytest.approx(max(r["best"] for r in rows))
+    assert rows[-1]["best_centre"] == pytest.approx(result.best_fitness)  # best.pt: the best centre evaluated
+    assert result.best_fitness == pytest.approx(max(r["centre_mean"] for r in rows))
     for name in ("best.pt", "last.pt"):
         policy = load_policy(run / name)
         assert type(policy).__name__.lower().startswith(agent)
