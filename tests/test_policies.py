@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import hebb_gym  # noqa: F401  (registers the IDs)
 from agents import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
-from agents.policies.base import FORMAT_VERSION, PolicyState
+from agents.policies import FORMAT_VERSION, PolicyState
 
 ANT_ID = "HebbAnt-Default-v0"
 CAR_ID = "HebbCarRacing-Default-v0"
