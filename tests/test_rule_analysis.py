@@ -16,6 +16,7 @@ from agents.cli import main
 from agents.cli.probes import add_probe_commands
 from agents.experiments.rule_analysis import MISSING_SKLEARN, analyse_rules, choose_k, pca
 from agents.policies import HebbianPolicy, StaticPolicy, load_policy
+from agents.training import TrainConfig, train
 
 ENV = "HebbAnt-Default-v0"
 
@@ -23,8 +24,6 @@ ENV = "HebbAnt-Default-v0"
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ES run (one generation of four) on the quadruped."""
-    from agents.training import TrainConfig, train
-
     out = tmp_path_factory.mktemp("run")
     train(
         TrainConfig(env=(ENV,), popsize=4, generations=1, max_steps=20, backend="serial"), out, progress=False
