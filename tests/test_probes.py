@@ -332,5 +332,3 @@ def test_bad_counts_and_seeds(policy: HebbianPolicy) -> None:
         probe_experiment(policy, ENV, "freeze-weights@1", episodes=1, max_steps=5, seed=-1)
     with pytest.raises(ValueError, match="max_steps=0 is not accepted"):
         probe_experiment(policy, ENV, "freeze-weights@1", episodes=1, max_steps=0)
-    with pytest.raises(ValueError, match="k_max=1 is not accepted"):
-        choose_k(np.arange(12.0).reshape(6, 2), k_max=1)

@@ -166,3 +166,10 @@ def test_rules_rejects_non_hebbian(tmp_path: Path) -> None:
     StaticPolicy.from_env(ENV, seed=0).save(path)
     with pytest.raises(ValueError, match="needs a HebbianPolicy; got a StaticPolicy"):
         analyse_rules(path, tmp_path / "out")
+
+
+def test_bad_arguments(policy: HebbianPolicy, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="k_max=1 is not accepted"):
+        choose_k(np.arange(12.0).reshape(6, 2), k_max=1)
+    with pytest.raises(ValueError, match="n_components=1 is not accepted"):
+        analyse_rules(policy, tmp_path, n_components=1)
