@@ -312,12 +312,12 @@ def analyse_rules(
         path = resolve_policy_path(run_or_policy, which)
         policy, source = load_policy(path), str(path)
     policy = _hebbian(policy)
-    _sklearn()  # before anything is written: without the extra, say so and leave out/ alone
     env = env_id or policy.env_id
     if not env:
         raise ValueError("the policy records no env id; give env_id (--env) for the weight trajectory")
     if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 2:
         raise ValueError(f"n_components={n_components!r} is not accepted; use an integer >= 2")
+    _sklearn()  # before anything is written: without the extra, say so and leave out/ alone
     out = Path(out)
     names = policy.rule.coefficients
     files: dict[str, Path] = {}
