@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import pickle
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
 import torch
 
-from agents.es import (Adam, GaussianMixturePopulation, NoiseTable, OpenAIES, SGD, Strategy, centered_ranks,
-                       shape_fitness, shared_noise_table)
+from agents.es import (MIXTURE_SCHEDULE, ORIGINAL_CODE, Adam, GaussianMixturePopulation, NoiseTable, OpenAIES,
+                       SGD, Schedule, Strategy, centered_ranks, shape_fitness, shared_noise_table)
 
 D = 100
 TABLE = NoiseTable(seed=7, size=2**18)
@@ -31,11 +32,20 @@ def run(es: OpenAIES, generations: int) -> float:
     return float(np.linalg.norm(es.mean - TARGET) / d0)
 
 
+SCHEDULE_FIELDS = {f.name for f in fields(Schedule)}
+
+
 def make_es(**kw) -> OpenAIES:
-    args = dict(popsize=50, sigma=0.1, lr=1.0, optimizer="sgd", lr_decay=0.99, lr_floor=0.01, sigma_decay=1.0,
-                l2=0.0, seed=3, noise_table=TABLE)
-    args.update(kw)
-    return OpenAIES(D, **args)
+    """An OpenAIES on the sphere; keyword arguments that are Schedule fields go into its schedule."""
+    schedule = dict(sigma=0.1, lr=1.0, optimizer="sgd", lr_decay=0.99, lr_floor=0.01, sigma_decay=1.0, l2=0.0)
+    args = dict(popsize=50, seed=3, noise_table=TABLE)
+    for k, v in kw.items():
+        (schedule if k in SCHEDULE_FIELDS else args)[k] = v
+    return OpenAIES(D, schedule=Schedule(**schedule), **args)
+
+
+def mixture_schedule(**kw) -> Schedule:
+    return replace(MIXTURE_SCHEDULE, **kw)
 
 
 # ------------------------------------------------------------------------------------------ noise table
@@ -99,8 +109,12 @@ def test_antithetic_pairs_are_exact_negatives():
 
 def test_defaults_are_the_original_code():
     es = OpenAIES(10, noise_table=TABLE)
-    assert (es.popsize, es.sigma, es.lr, es.lr_decay, es.lr_floor) == (200, 0.1, 0.2, 0.995, 0.001)
-    assert (es.sigma_decay, es.sigma_floor, es.l2, es.antithetic) == (0.999, 0.01, 0.01, True)
+    s = es.schedule
+    assert (es.popsize, es.sigma, es.lr, s.lr_decay, s.lr_floor) == (200, 0.1, 0.2, 0.995, 0.001)
+    assert (s.sigma_decay, s.sigma_floor, s.l2, es.antithetic) == (0.999, 0.01, 0.01, True)
+    assert (s.optimizer, s.momentum, s.fitness_shaping) == ("sgd", 0.0, "standardized_rank")
+    assert ORIGINAL_CODE == {"popsize": 200, "schedule": Schedule(), "antithetic": True}
+    assert MIXTURE_SCHEDULE == replace(Schedule(), l2=0.0)
     es.ask()
     es.tell(np.arange(200.0))
     assert es.lr == pytest.approx(0.2 * 0.995) and es.sigma == pytest.approx(0.1 * 0.999)
@@ -166,13 +180,8 @@ def test_state_dict_round_trip_continues_identically(optimizer):
 def test_openai_es_bad_input():
     with pytest.raises(ValueError, match="popsize must be even"):
         OpenAIES(10, popsize=7, noise_table=TABLE)
-    for arg, val in [("sigma", 0.0), ("sigma", -1.0), ("lr", 0), ("lr", float("nan"))]:
-        with pytest.raises(ValueError, match=arg):
-            OpenAIES(10, noise_table=TABLE, **{arg: val})
-    with pytest.raises(ValueError, match="optimizer"):
-        OpenAIES(10, optimizer="rmsprop", noise_table=TABLE)
-    with pytest.raises(ValueError, match="fitness_shaping"):
-        OpenAIES(10, fitness_shaping="rank", noise_table=TABLE)
+    with pytest.raises(TypeError, match="schedule"):
+        OpenAIES(10, schedule={"lr": 0.1}, noise_table=TABLE)
     with pytest.raises(ValueError, match="init"):
         OpenAIES(10, init=np.zeros(9), noise_table=TABLE)
     with pytest.raises(ValueError, match="num_params"):
@@ -188,6 +197,49 @@ def test_openai_es_bad_input():
     assert es.generation == 0
     with pytest.raises(ValueError, match="num_params"):
         OpenAIES(11, popsize=4, noise_table=TABLE).load_state_dict(es.state_dict())
+
+
+@pytest.mark.parametrize("arg, val, accepted", [
+    ("sigma", 0.0, "> 0"), ("sigma", -1.0, "> 0"), ("lr", 0, "> 0"), ("lr", float("nan"), "> 0"),
+    ("lr", "fast", "> 0"), ("lr_decay", 1.5, "(0, 1]"), ("sigma_decay", 0.0, "(0, 1]"), ("lr_floor", -1, ">= 0"),
+    ("l2", float("inf"), ">= 0"), ("momentum", 1.0, "[0, 1)"), ("optimizer", "rmsprop", "sgd"),
+    ("fitness_shaping", "rank", "centered_rank"),
+])
+def test_schedule_bad_values_are_named(arg, val, accepted):
+    with pytest.raises(ValueError) as info:
+        Schedule(**{arg: val})
+    assert arg in str(info.value) and accepted in str(info.value) and repr(val) in str(info.value)
+
+
+def test_schedule_values_and_decay():
+    s = Schedule(lr=1, sigma=np.float32(0.5), lr_decay=0.5, lr_floor=0.3, sigma_decay=0.5, sigma_floor=0.1)
+    assert type(s.lr) is float and type(s.sigma) is float  # stored as Python floats, as state_dicts hold them
+    assert s.decay(1.0, 0.5) == (0.5, 0.25) and s.decay(0.5, 0.25) == (0.3, 0.125) and s.decay(0.3, 0.1) == (0.3, 0.1)
+    with pytest.raises(ValueError, match="momentum applies to optimizer='sgd'"):
+        Schedule(optimizer="adam", momentum=0.5)
+    with pytest.raises(AttributeError):
+        s.lr = 2.0  # frozen: a schedule is a value, the strategies hold the decaying lr and sigma
+
+
+def test_state_dict_format_is_unchanged():
+    """Checkpoints written before the Schedule existed hold exactly these keys; they must keep loading."""
+    es = make_es(optimizer="sgd", momentum=0.5, lr_decay=0.9, l2=0.2, fitness_shaping="zscore")
+    assert set(es.state_dict()) == {
+        "kind", "num_params", "popsize", "antithetic", "sigma", "lr", "lr_decay", "lr_floor", "sigma_decay",
+        "sigma_floor", "l2", "fitness_shaping", "optimizer_name", "seed", "noise_table", "generation", "mean",
+        "optimizer", "rng", "offsets"}
+    for _ in range(3):
+        es.ask()
+        es.tell(sphere(es.individuals()))
+    other = OpenAIES(D, popsize=50, noise_table=TABLE)  # default schedule: the state's wins
+    other.load_state_dict(es.state_dict())
+    assert replace(other.schedule, lr=es.schedule.lr, sigma=es.schedule.sigma) == es.schedule
+    assert (other.lr, other.sigma) == (es.lr, es.sigma) and other.optimizer.momentum == 0.5
+    pop = GaussianMixturePopulation(30, 4, 3, popsize=10, schedule=mixture_schedule(optimizer="adam"))
+    assert set(pop.state_dict()) == {
+        "kind", "num_synapses", "num_rules", "num_coefficients", "other_params", "popsize", "sigma", "lr",
+        "lr_decay", "lr_floor", "sigma_decay", "sigma_floor", "l2", "fitness_shaping", "optimizer_name", "seed",
+        "dtype", "generation", "theta", "optimizer", "rng", "seeds"}
 
 
 def test_fitness_shaping():
@@ -235,7 +287,8 @@ def test_mixture_gradient_matches_exact_gradient():
     lam = np.array([[0.3, -0.2], [-0.5, 0.4]])
     a, b = np.array([1.0, -2.0]), np.array([[1.0, -1.0], [0.5, 2.0]])
     # 'baseline' (F - mean F) keeps the estimator's variance low; its bias is O(1/P), far below the tolerance.
-    pop = GaussianMixturePopulation(2, 2, 1, popsize=20000, sigma=1.0, fitness_shaping="baseline", seed=1,
+    pop = GaussianMixturePopulation(2, 2, 1, popsize=20000, seed=1,
+                                    schedule=mixture_schedule(sigma=1.0, fitness_shaping="baseline"),
                                     init_means=mu, init_logits=lam, dtype=np.float64)
     est = pop.gradient(toy_fitness(pop, a, b))
     g_mu, g_lam = exact_gradient(mu, lam, a, b)
@@ -265,9 +318,9 @@ def test_mixture_improves_toy_objective():
         return np.array([-np.mean((rules[k, 0] - targets) ** 2) - 0.1 * np.mean(o**2)
                          for rules, k, o in pop.individuals(pop.ask())])
 
-    pop = GaussianMixturePopulation(N, 2, 1, other_params=3, popsize=40, sigma=0.2, lr=0.1, optimizer="adam",
-                                    lr_decay=1.0, sigma_decay=1.0, seed=2, init_means=np.zeros((2, 1)),
-                                    init_other=np.ones(3))
+    schedule = mixture_schedule(sigma=0.2, lr=0.1, optimizer="adam", lr_decay=1.0, sigma_decay=1.0)
+    pop = GaussianMixturePopulation(N, 2, 1, other_params=3, popsize=40, schedule=schedule, seed=2,
+                                    init_means=np.zeros((2, 1)), init_other=np.ones(3))
     first = fitness(pop).mean()
     for _ in range(80):
         pop.tell(fitness(pop))
@@ -279,8 +332,8 @@ def test_mixture_improves_toy_objective():
 
 def test_mixture_replicas_and_state_dict():
     def make(seed=4):
-        return GaussianMixturePopulation(30, 4, 3, other_params=5, popsize=10, optimizer="adam", lr=0.05,
-                                         seed=seed)
+        return GaussianMixturePopulation(30, 4, 3, other_params=5, popsize=10,
+                                         schedule=mixture_schedule(optimizer="adam", lr=0.05), seed=seed)
 
     def f(pop):
         return np.array([rules.sum() - o.sum() + k.mean() for rules, k, o in pop.individuals(pop.ask())])
@@ -308,9 +361,10 @@ def test_mixture_bad_input():
         GaussianMixturePopulation(100_000, 100_000, 5)
     with pytest.raises(ValueError, match="num_rules"):
         GaussianMixturePopulation(10, 20, 5)
-    for arg, val in [("sigma", 0.0), ("lr", -0.1), ("popsize", 1)]:
-        with pytest.raises(ValueError, match=arg):
-            GaussianMixturePopulation(10, 2, 5, **{arg: val})
+    with pytest.raises(ValueError, match="popsize"):
+        GaussianMixturePopulation(10, 2, 5, popsize=1)
+    with pytest.raises(TypeError, match="schedule"):
+        GaussianMixturePopulation(10, 2, 5, schedule=0.1)
     with pytest.raises(ValueError, match="init_logits"):
         GaussianMixturePopulation(10, 2, 5, init_logits=np.zeros((2, 10)))
     pop = GaussianMixturePopulation(10, 2, 5, popsize=4)

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import warnings
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -15,7 +16,7 @@ import hebb_gym
 from agents.experiments.compare import Contender, compare, evaluate_contender, resolve_agent
 from agents.experiments.evaluate import evaluate_policy_on
 from agents.cli.experiments import add_experiment_commands
-from agents.experiments.loo import LOOBudget, parse_agent_spec, parse_agents, resolve_variants, run_loo
+from agents.experiments.loo import LOOConfig, parse_agent_spec, parse_agents, resolve_variants, run_loo
 from agents.policies import load_policy
 from agents.experiments.ppo import PPOConfig, hyperparameters, load_ppo, train_ppo
 from agents.training import TrainConfig, train
@@ -156,15 +157,15 @@ def test_compare_is_reproducible_and_seeded(es_run):
 
 
 @pytest.fixture(scope="module")
-def loo_budget():
-    return LOOBudget(generations=2, popsize=4, max_steps=20, eval_episodes=2, eval_seed=7, ppo_timesteps=64,
-                     ppo_n_envs=4, backend="serial")
+def loo_config():
+    return LOOConfig(train=TrainConfig(generations=2, popsize=4, max_steps=20, backend="serial"),
+                     ppo=PPOConfig(timesteps=64, n_envs=4), eval_episodes=2, eval_seed=7)
 
 
-def test_loo_writes_its_files_and_resumes(tmp_path, loo_budget):
+def test_loo_writes_its_files_and_resumes(tmp_path, loo_config):
     out = tmp_path / "loo"
     agents = "hebbian,static,ppo:n_steps=16:batch_size=32:n_epochs=1"
-    first = run_loo("ant", agents, 1, out, loo_budget, variants="Default,LongRearLegs")
+    first = run_loo("ant", agents, 1, out, loo_config, variants="Default,LongRearLegs")
     assert len(first.trained) == 6 and first.skipped == []
     for name in ("results.csv", "summary.csv", "results.md", "results.png", "loo.json"):
         assert (out / name).is_file(), name
@@ -195,14 +196,14 @@ def test_loo_writes_its_files_and_resumes(tmp_path, loo_budget):
 
     # Re-running trains nothing and rewrites no cell.
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("*") if p.is_file()}
-    again = run_loo("ant", agents, 1, out, loo_budget, variants="Default,LongRearLegs")
+    again = run_loo("ant", agents, 1, out, loo_config, variants="Default,LongRearLegs")
     assert again.trained == [] and len(again.skipped) == 6
     assert {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("*") if p.is_file()} == stamps
     assert read_csv(out / "results.csv") == rows
 
     # A cell whose result is missing (interrupted after training) is finished, and only that one.
     (cell / "result.json").unlink()
-    third = run_loo("ant", agents, 1, out, loo_budget, variants="Default,LongRearLegs")
+    third = run_loo("ant", agents, 1, out, loo_config, variants="Default,LongRearLegs")
     assert third.trained == [("hebbian", ANT2, 0)]
 
     def scores(rs):
@@ -210,10 +211,9 @@ def test_loo_writes_its_files_and_resumes(tmp_path, loo_budget):
 
     assert scores(read_csv(out / "results.csv")) == scores(rows)
 
-    # Another budget in the same folder is refused.
+    # Other settings in the same folder are refused.
     with pytest.raises(ValueError, match="generations"):
-        run_loo("ant", agents, 1, out, LOOBudget(generations=3, popsize=4, max_steps=20, eval_episodes=2,
-                                                 eval_seed=7, ppo_timesteps=64, ppo_n_envs=4, backend="serial"),
+        run_loo("ant", agents, 1, out, replace(loo_config, train=replace(loo_config.train, generations=3)),
                 variants="Default")
 
 

@@ -5,29 +5,37 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agents.evaluation.envs import PHYSICS, parse_env_ids, physics_env_kwargs
+from agents.experiments.evaluate import run_env_kwargs
+from agents.experiments.probes import PROBE_SYNTAX, run_probe
+from agents.experiments.rule_analysis import analyse_rules
+from agents.util.tables import text_table
+
 __all__ = ["add_probe_commands"]
 
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Env kwargs: a run directory's training settings (physics, termination), then ``--physics``."""
-    from agents.experiments.evaluate import run_env_kwargs
+    return {**run_env_kwargs(args.run), **physics_env_kwargs(args.physics)}
 
-    kwargs = run_env_kwargs(args.run)
-    if args.physics:
-        kwargs["backend"] = args.physics
-    return kwargs
+
+def _env_id(args: argparse.Namespace) -> str | None:
+    """``--env``: one registered id, or None for the one the policy was made for."""
+    if args.env is None:
+        return None
+    ids = parse_env_ids(args.env, one_task=False, name="--env")
+    if len(ids) != 1:
+        raise ValueError(f"--env={args.env!r} names {len(ids)} envs; accepted: one env id")
+    return ids[0]
 
 
 def _probe(args: argparse.Namespace) -> int:
     """Run a robustness probe and print where its files went."""
-    from agents.experiments.probes import run_probe
-    from agents.util.tables import text_table
-
     result, files = run_probe(
         args.run,
         args.probe,
         args.out,
-        env_id=args.env,
+        env_id=_env_id(args),
         episodes=args.episodes,
         max_steps=args.max_steps,
         seed=args.seed,
@@ -52,13 +60,10 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace) -> int:
     """Analyse a HebbianPolicy's evolved rules and print the clustering and where the files went."""
-    from agents.experiments.rule_analysis import analyse_rules
-    from agents.util.tables import text_table
-
     res = analyse_rules(
         args.run,
         args.out,
-        env_id=args.env,
+        env_id=_env_id(args),
         max_steps=args.max_steps,
         seed=args.seed,
         k_max=args.k_max,
@@ -106,14 +111,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="env seeds are SEED, SEED+1, ...; also seeds the weights"
     )
     p.add_argument("--which", choices=("best", "last"), default="best", help="policy file of a run directory")
-    p.add_argument("--physics", choices=("mujoco", "bullet"), default=None, help="quadruped physics backend")
+    p.add_argument("--physics", choices=PHYSICS, default=None, help="quadruped physics backend")
     p.add_argument("--out", required=True, help="output directory")
 
 
 def add_probe_commands(sub: Any) -> None:
     """Add the ``probe`` and ``rules`` sub-commands (with handlers) to ``hebb-gym``'s subparsers object."""
-    from agents.experiments.probes import PROBE_SYNTAX
-
     p = sub.add_parser(
         "probe",
         help="robustness probes: freeze plastic weights, saturate actuators, zero weights mid-episode",

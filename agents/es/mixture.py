@@ -18,13 +18,15 @@ import torch
 
 from agents.util.threads import one_torch_thread
 
-from .openai_es import check_fitnesses, check_int, decayed, set_schedule, shape_fitness
-from .optimizers import OPTIMIZERS, make_optimizer
+from .openai_es import check_int
+from .optimizers import make_optimizer
+from .schedule import Schedule, as_schedule
+from .shaping import check_fitnesses, shape_fitness
 
 #: Default cap on N * M (the logits table); peak memory is roughly 40 bytes per logit (float32, Adam).
 DEFAULT_MAX_LOGITS = 2**25
-
-
+#: The mixture's default schedule: the original code's without the L2 penalty.
+MIXTURE_SCHEDULE = Schedule(l2=0.0)
 
 
 class GaussianMixturePopulation:
@@ -35,14 +37,14 @@ class GaussianMixturePopulation:
     """
 
     def __init__(self, num_synapses: int, num_rules: int, num_coefficients: int, other_params: int = 0,
-                 popsize: int = 200, sigma: float = 0.1, lr: float = 0.2, optimizer: str = "sgd",
-                 momentum: float = 0.0, lr_decay: float = 0.995, lr_floor: float = 0.001,
-                 sigma_decay: float = 0.999, sigma_floor: float = 0.01, l2: float = 0.0,
-                 fitness_shaping: str = "standardized_rank",
-                 seed: int = 0, init_means: np.ndarray | None = None, init_logits: np.ndarray | None = None,
+                 popsize: int = 200, schedule: Schedule | None = None, seed: int = 0,
+                 init_means: np.ndarray | None = None, init_logits: np.ndarray | None = None,
                  init_other: np.ndarray | None = None, max_logits: int = DEFAULT_MAX_LOGITS,
                  dtype: Any = np.float32) -> None:
-        """Set up the mixture; means default to N(0, 1) draws from ``seed``, logits to 0, other block to 0."""
+        """Set up the mixture; means default to N(0, 1) draws from ``seed``, logits to 0, other block to 0.
+
+        ``schedule`` defaults to :data:`MIXTURE_SCHEDULE`.
+        """
         self.num_synapses = check_int("num_synapses", num_synapses, 1)
         self.num_rules = check_int("num_rules", num_rules, 1)
         self.num_coefficients = check_int("num_coefficients", num_coefficients, 1)
@@ -59,14 +61,16 @@ class GaussianMixturePopulation:
         if self.num_rules > self.num_synapses:
             raise ValueError(f"num_rules must be <= num_synapses={self.num_synapses}, got {num_rules}")
         self.popsize = check_int("popsize", popsize, 2)
-        set_schedule(self, sigma, lr, lr_decay, lr_floor, sigma_decay, sigma_floor, l2, fitness_shaping, optimizer)
+        self.schedule = as_schedule(MIXTURE_SCHEDULE if schedule is None else schedule)
+        self.lr, self.sigma = self.schedule.lr, self.schedule.sigma  # current values; they decay in tell
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         M, k, N, O = self.num_rules, self.num_coefficients, self.num_synapses, self.other_params
         self._sizes = (M * k, N * M, O)
         self.num_meta_params = sum(self._sizes)
-        self.optimizer = make_optimizer(optimizer, self.num_meta_params, momentum=momentum, dtype=self.dtype)
+        self.optimizer = make_optimizer(self.schedule.optimizer, self.num_meta_params,
+                                        momentum=self.schedule.momentum, dtype=self.dtype)
         self.seed = check_int("seed", seed, 0)
 
         theta = np.zeros(self.num_meta_params, dtype=self.dtype)
@@ -118,10 +122,6 @@ class GaussianMixturePopulation:
     def mean(self) -> np.ndarray:
         """All meta-parameters as one flat vector [mu, lam, nu] (a copy)."""
         return self._theta.copy()
-
-    def assignment_probs(self) -> np.ndarray:
-        """softmax(lam) per synapse, (N, M) float64."""
-        return torch.softmax(torch.from_numpy(self._views(self._theta)[1]).double(), dim=1).numpy()
 
     def mode(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The distribution's most likely individual: (mu, argmax assignment, nu) — the 'centre' policy."""
@@ -184,11 +184,6 @@ class GaussianMixturePopulation:
             raise ValueError(f"i must be an int in [0, {self.popsize}), got {i!r}")
         return self.individual(int(self.ask()[i]))
 
-    @staticmethod
-    def expand(rules: np.ndarray, assignment: np.ndarray) -> np.ndarray:
-        """Per-synapse coefficients (N, k) from a rule table and an assignment."""
-        return rules[assignment]
-
     # ------------------------------------------------------------------ update
     def gradient(self, fitnesses: Any) -> np.ndarray:
         """Score-function estimate of grad E[F] w.r.t. the flat [mu, lam, nu] for the pending generation.
@@ -206,12 +201,13 @@ class GaussianMixturePopulation:
         samples = list(self._samples(seeds))
         h = np.stack([mu + self.sigma * s[1] for s in samples]).astype(self.dtype)        # (P, M, k)
         o = np.stack([nu + self.sigma * s[2] for s in samples]).astype(self.dtype)        # (P, O)
-        if self.l2 > 0:
+        l2 = self.schedule.l2
+        if l2 > 0:
             # As OpenAIES: l2 * mean of the individual's sampled parameters squared, on the raw fitness.
             sq = np.array([(np.sum(np.square(h[j], dtype=np.float64))
                             + np.sum(np.square(o[j], dtype=np.float64))) / (M * k + O) for j in range(P)])
-            f = f - self.l2 * sq
-        w = shape_fitness(f, self.fitness_shaping)
+            f = f - l2 * sq
+        w = shape_fitness(f, self.schedule.fitness_shaping)
         counts = np.zeros(N * M, dtype=self.dtype)  # W = sum_j w_j onehot(k_j)
         rows = np.arange(N, dtype=np.int64) * M
         for j, s in enumerate(samples):
@@ -241,8 +237,7 @@ class GaussianMixturePopulation:
         """Ascend E[F] with this generation's fitnesses (higher is better), then decay lr and sigma."""
         grad = self.gradient(fitnesses)
         self._theta = (self._theta + self.optimizer.step(grad, self.lr)).astype(self.dtype, copy=False)
-        self.lr = decayed(self.lr, self.lr_decay, self.lr_floor)
-        self.sigma = decayed(self.sigma, self.sigma_decay, self.sigma_floor)
+        self.lr, self.sigma = self.schedule.decay(self.lr, self.sigma)
         self._seeds = None
         self._cdf = None
         self.generation += 1
@@ -255,10 +250,7 @@ class GaussianMixturePopulation:
         return {
             "kind": "GaussianMixturePopulation",
             **{key: getattr(self, key) for key in self._CONFIG},
-            "popsize": self.popsize, "sigma": self.sigma, "lr": self.lr, "lr_decay": self.lr_decay,
-            "lr_floor": self.lr_floor, "sigma_decay": self.sigma_decay, "sigma_floor": self.sigma_floor,
-            "l2": self.l2, "fitness_shaping": self.fitness_shaping, "optimizer_name": self.optimizer_name,
-            "seed": self.seed, "dtype": self.dtype.name, "generation": self.generation,
+            "popsize": self.popsize, **self.schedule.state(self.lr, self.sigma), "seed": self.seed, "dtype": self.dtype.name, "generation": self.generation,
             "theta": self._theta.copy(),
             "optimizer": self.optimizer.state_dict(), "rng": copy.deepcopy(self._rng.bit_generator.state),
             "seeds": None if self._seeds is None else self._seeds.copy(),
@@ -273,15 +265,13 @@ class GaussianMixturePopulation:
                 raise ValueError(f"state has {key}={state[key]}, this population has {getattr(self, key)}")
         if np.dtype(state["dtype"]) != self.dtype:
             raise ValueError(f"state has dtype={state['dtype']}, this population has {self.dtype.name}")
-        if state["optimizer_name"] not in OPTIMIZERS:
-            raise ValueError(f"optimizer_name must be one of {OPTIMIZERS}, got {state['optimizer_name']!r}")
+        schedule = self.schedule.with_state(state)
         self.popsize = int(state["popsize"])
-        for key in ("sigma", "lr", "lr_decay", "lr_floor", "sigma_decay", "sigma_floor", "l2"):
-            setattr(self, key, float(state[key]))
-        self.fitness_shaping = str(state["fitness_shaping"])
+        self.schedule = schedule
+        self.lr, self.sigma = float(state["lr"]), float(state["sigma"])
         self.seed = int(state["seed"])
-        self.optimizer_name = state["optimizer_name"]
-        self.optimizer = make_optimizer(self.optimizer_name, self.num_meta_params, dtype=self.dtype)
+        self.optimizer = make_optimizer(schedule.optimizer, self.num_meta_params, momentum=schedule.momentum,
+                                        dtype=self.dtype)
         self.optimizer.load_state_dict(state["optimizer"])
         self.generation = int(state["generation"])
         theta = np.array(state["theta"], dtype=self.dtype)

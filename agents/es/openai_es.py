@@ -1,6 +1,6 @@
 """OpenAI-ES (Salimans et al. 2017): ask/tell over a flat parameter vector, noise from a shared table.
 
-Also home of what both strategies share: the ``Strategy`` protocol, fitness shaping and argument checks.
+Also home of the ``Strategy`` protocol both strategies implement.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .noise import DEFAULT_TABLE_SIZE, NoiseTable, shared_noise_table
-from .optimizers import OPTIMIZERS, make_optimizer
-
-FITNESS_SHAPINGS = ("centered_rank", "standardized_rank", "zscore", "baseline", "none")
+from .optimizers import make_optimizer
+from .schedule import Schedule, as_schedule
+from .shaping import check_fitnesses, shape_fitness
 
 #: Keyword arguments reproducing the ES of the original Hebbian meta-learning code (Najarro & Risi 2020).
-ORIGINAL_CODE = dict(popsize=200, sigma=0.1, lr=0.2, optimizer="sgd", momentum=0.0, lr_decay=0.995,
-                     lr_floor=0.001, sigma_decay=0.999, sigma_floor=0.01, l2=0.01, antithetic=True,
-                     fitness_shaping="standardized_rank")
+ORIGINAL_CODE = dict(popsize=200, schedule=Schedule(), antithetic=True)
 
 
 @runtime_checkable
@@ -39,110 +37,11 @@ class Strategy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def centered_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks mapped linearly onto [-0.5, 0.5]; ties broken by position (stable sort), so deterministic."""
-    n = x.size
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[np.argsort(x, kind="stable")] = np.arange(n, dtype=np.float64)
-    return ranks / max(n - 1, 1) - 0.5
-
-
-def shape_fitness(fitnesses: np.ndarray, method: str) -> np.ndarray:
-    """Utilities from raw fitnesses (higher is better); see ``FITNESS_SHAPINGS`` and docs/es.md."""
-    f = np.asarray(fitnesses, dtype=np.float64)
-    if method == "centered_rank":
-        return centered_ranks(f)
-    if method == "standardized_rank":
-        y = centered_ranks(f)
-        std = y.std()
-        return (y - y.mean()) / std if std > 0 else np.zeros_like(y)
-    if method == "zscore":
-        std = f.std()
-        return (f - f.mean()) / std if std > 0 else np.zeros_like(f)
-    if method == "baseline":
-        return f - f.mean()
-    if method == "none":
-        return f.copy()
-    raise ValueError(f"fitness_shaping must be one of {FITNESS_SHAPINGS}, got {method!r}")
-
-
-def check_positive(name: str, value: Any) -> float:
-    """``value`` as a float, or ValueError if it is not a finite number > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
-def check_nonneg(name: str, value: Any) -> float:
-    """``value`` as a float, or ValueError if it is not a finite number >= 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def check_decay(name: str, value: Any) -> float:
-    """A multiplicative decay factor in (0, 1]."""
-    v = check_positive(name, value)
-    if v > 1:
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
-    return v
-
-
 def check_int(name: str, value: Any, minimum: int) -> int:
-    """An int >= ``minimum`` (bools refused)."""
+    """An int >= ``minimum`` (bools refused); the strategies' check of sizes and seeds."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
-
-
-def check_fitnesses(fitnesses: Any, popsize: int) -> np.ndarray:
-    """Fitnesses as a float64 (popsize,) array; ValueError on a wrong length or any NaN/inf."""
-    try:
-        f = np.asarray(fitnesses, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"fitnesses must be {popsize} real numbers, got {fitnesses!r}") from None
-    if f.shape != (popsize,):
-        raise ValueError(f"fitnesses must have shape ({popsize},) (one per individual), got shape {f.shape}")
-    bad = np.flatnonzero(~np.isfinite(f))
-    if bad.size:
-        raise ValueError(f"fitnesses must all be finite; got {f[bad[:5]].tolist()} "
-                         f"at indices {bad[:5].tolist()} "
-                         "(replace non-finite values, e.g. by the generation's worst, before tell)")
-    return f
-
-
-def set_schedule(strategy: Any, sigma: Any, lr: Any, lr_decay: Any, lr_floor: Any, sigma_decay: Any,
-                 sigma_floor: Any, l2: Any, fitness_shaping: str, optimizer: str) -> None:
-    """Check and set the step-size / noise schedule, penalty, shaping and optimiser name both strategies share."""
-    strategy.sigma = check_positive("sigma", sigma)
-    strategy.lr = check_positive("lr", lr)
-    strategy.lr_decay = check_decay("lr_decay", lr_decay)
-    strategy.lr_floor = check_nonneg("lr_floor", lr_floor)
-    strategy.sigma_decay = check_decay("sigma_decay", sigma_decay)
-    strategy.sigma_floor = check_nonneg("sigma_floor", sigma_floor)
-    strategy.l2 = check_nonneg("l2", l2)
-    if fitness_shaping not in FITNESS_SHAPINGS:
-        raise ValueError(f"fitness_shaping must be one of {FITNESS_SHAPINGS}, got {fitness_shaping!r}")
-    strategy.fitness_shaping = fitness_shaping
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    strategy.optimizer_name = optimizer
-
-
-def decayed(value: float, decay: float, floor: float) -> float:
-    """One multiplicative decay step that never goes below ``floor`` (nor raises a value already below it)."""
-    return value if value <= floor else max(value * decay, floor)
 
 
 # ---------------------------------------------------------------------------------------------- OpenAI-ES
@@ -156,20 +55,18 @@ class OpenAIES:
     function of the state and the fitnesses, so replicas in other processes stay bit-identical.
     """
 
-    def __init__(self, num_params: int, popsize: int = 200, sigma: float = 0.1, lr: float = 0.2,
-                 optimizer: str = "sgd", momentum: float = 0.0, lr_decay: float = 0.995,
-                 lr_floor: float = 0.001, sigma_decay: float = 0.999, sigma_floor: float = 0.01,
-                 l2: float = 0.01, antithetic: bool = True,
-                 fitness_shaping: str = "standardized_rank", seed: int = 0, init: np.ndarray | None = None,
+    def __init__(self, num_params: int, popsize: int = 200, schedule: Schedule | None = None,
+                 antithetic: bool = True, seed: int = 0, init: np.ndarray | None = None,
                  noise_table: NoiseTable | None = None) -> None:
-        """Set up the search distribution N(init, sigma^2 I); defaults are the original code's."""
+        """Set up the search distribution N(init, sigma^2 I); ``schedule`` defaults to the original code's."""
         self.num_params = check_int("num_params", num_params, 1)
         self.popsize = check_int("popsize", popsize, 2)
         self.antithetic = bool(antithetic)
         if self.antithetic and self.popsize % 2:
             raise ValueError(f"popsize must be even when antithetic=True (pairs +eps/-eps), got {popsize}")
-        set_schedule(self, sigma, lr, lr_decay, lr_floor, sigma_decay, sigma_floor, l2, fitness_shaping, optimizer)
-        self.optimizer = make_optimizer(optimizer, self.num_params, momentum=momentum)
+        self.schedule = as_schedule(schedule)
+        self.lr, self.sigma = self.schedule.lr, self.schedule.sigma  # current values; they decay in tell
+        self.optimizer = make_optimizer(self.schedule.optimizer, self.num_params, momentum=self.schedule.momentum)
         self.seed = check_int("seed", seed, 0)
         if noise_table is None:
             noise_table = shared_noise_table(self.seed, DEFAULT_TABLE_SIZE)
@@ -242,11 +139,12 @@ class OpenAIES:
         """ES estimate of grad E[F] for the pending generation (L2 penalty, shaping included); no update."""
         f = check_fitnesses(fitnesses, self.popsize)
         offsets = self._pending()
-        if self.l2 > 0:
+        l2 = self.schedule.l2
+        if l2 > 0:
             # Original code: fitness_i - l2 * mean(theta_i^2) on the raw fitness, before shaping.
             sq = np.array([np.mean(np.square(self.individual(i))) for i in range(self.popsize)])
-            f = f - self.l2 * sq
-        w = shape_fitness(f, self.fitness_shaping) * self.signs
+            f = f - l2 * sq
+        w = shape_fitness(f, self.schedule.fitness_shaping) * self.signs
         grad = np.zeros(self.num_params, dtype=np.float64)
         if self.antithetic:  # pairs share noise: one axpy per pair, in a fixed order
             for j in range(0, self.popsize, 2):
@@ -264,8 +162,7 @@ class OpenAIES:
         """Update mean from this generation's fitnesses (higher is better), then decay lr and sigma."""
         grad = self.gradient(fitnesses)
         self._mean = self._mean + self.optimizer.step(grad, self.lr)
-        self.lr = decayed(self.lr, self.lr_decay, self.lr_floor)
-        self.sigma = decayed(self.sigma, self.sigma_decay, self.sigma_floor)
+        self.lr, self.sigma = self.schedule.decay(self.lr, self.sigma)
         self._offsets = None
         self.generation += 1
 
@@ -275,9 +172,7 @@ class OpenAIES:
         return {
             "kind": "OpenAIES",
             "num_params": self.num_params, "popsize": self.popsize, "antithetic": self.antithetic,
-            "sigma": self.sigma, "lr": self.lr, "lr_decay": self.lr_decay, "lr_floor": self.lr_floor,
-            "sigma_decay": self.sigma_decay, "sigma_floor": self.sigma_floor, "l2": self.l2,
-            "fitness_shaping": self.fitness_shaping, "optimizer_name": self.optimizer_name, "seed": self.seed,
+            **self.schedule.state(self.lr, self.sigma), "seed": self.seed,
             "noise_table": {"seed": self.noise.seed, "size": self.noise.size},
             "generation": self.generation, "mean": self._mean.copy(),
             "optimizer": self.optimizer.state_dict(),
@@ -296,19 +191,17 @@ class OpenAIES:
         if (int(nt["seed"]), int(nt["size"])) != (self.noise.seed, self.noise.size):
             raise ValueError(f"state was made with NoiseTable(seed={nt['seed']}, size={nt['size']}), "
                              f"this strategy uses {self.noise!r}")
-        if state["optimizer_name"] not in OPTIMIZERS:
-            raise ValueError(f"optimizer_name must be one of {OPTIMIZERS}, got {state['optimizer_name']!r}")
+        schedule = self.schedule.with_state(state)
         self.popsize = int(state["popsize"])
         self.antithetic = bool(state["antithetic"])
-        for key in ("sigma", "lr", "lr_decay", "lr_floor", "sigma_decay", "sigma_floor", "l2"):
-            setattr(self, key, float(state[key]))
-        self.fitness_shaping = str(state["fitness_shaping"])
+        self.schedule = schedule
+        self.lr, self.sigma = float(state["lr"]), float(state["sigma"])
         self.seed = int(state["seed"])
-        self.optimizer_name = state["optimizer_name"]
-        self.optimizer = make_optimizer(self.optimizer_name, self.num_params)
+        self.optimizer = make_optimizer(schedule.optimizer, self.num_params, momentum=schedule.momentum)
         self.optimizer.load_state_dict(state["optimizer"])
         self.generation = int(state["generation"])
         self._mean = np.array(state["mean"], dtype=np.float64)
         self._rng = np.random.Generator(np.random.PCG64())
         self._rng.bit_generator.state = copy.deepcopy(state["rng"])
         self._offsets = None if state["offsets"] is None else np.array(state["offsets"], dtype=np.int64)
+

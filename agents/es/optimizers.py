@@ -1,4 +1,4 @@
-"""Gradient-ascent optimisers for ES: SGD with optional momentum, and Adam. Deterministic, numpy only."""
+"""Gradient-ascent optimisers for ES: SGD with optional momentum, Adam and ClipUp. Deterministic, numpy only."""
 
 from __future__ import annotations
 
@@ -112,11 +112,51 @@ class Adam(Optimizer):
         self.v = self._load_array(state, "v")
 
 
-OPTIMIZERS = ("sgd", "adam")
+class ClipUp(Optimizer):
+    """ClipUp (Toklu et al. 2020): momentum on the normalised gradient, the velocity's norm clipped.
+
+    ``v = momentum * v + lr * g / |g|``, then ``v`` scaled down to ``max_speed = max_speed_ratio * lr``
+    when longer; the step is ``v``. Step sizes are thus in parameter units, whatever the fitness scale.
+    """
+
+    name = "clipup"
+
+    def __init__(self, dim: int, momentum: float = 0.9, max_speed_ratio: float = 2.0, dtype: Any = np.float64) -> None:
+        super().__init__(dim, dtype)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if not max_speed_ratio > 0:
+            raise ValueError(f"max_speed_ratio must be > 0, got {max_speed_ratio!r}")
+        self.momentum, self.max_speed_ratio = float(momentum), float(max_speed_ratio)
+        self.v = np.zeros(self.dim, dtype=self.dtype)
+
+    def step(self, grad: np.ndarray, lr: float) -> np.ndarray:
+        grad = self._check(grad)
+        self.t += 1
+        norm = float(np.linalg.norm(grad))
+        self.v = self.momentum * self.v + (lr / norm) * grad if norm > 0 else self.momentum * self.v
+        speed, limit = float(np.linalg.norm(self.v)), self.max_speed_ratio * lr
+        if speed > limit:
+            self.v = self.v * (limit / speed)
+        return self.v.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "t": self.t, "momentum": self.momentum, "max_speed_ratio": self.max_speed_ratio,
+                "v": self.v.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("name") != self.name:
+            raise ValueError(f"optimizer state is for {state.get('name')!r}, this optimizer is {self.name!r}")
+        self.t = int(state["t"])
+        self.momentum, self.max_speed_ratio = float(state["momentum"]), float(state["max_speed_ratio"])
+        self.v = self._load_array(state, "v")
+
+
+OPTIMIZERS = ("sgd", "adam", "clipup")
 
 
 def make_optimizer(name: str, dim: int, momentum: float = 0.0, dtype: Any = np.float64) -> Optimizer:
-    """Build an optimiser by name: ``"sgd"`` (with ``momentum``) or ``"adam"``."""
+    """Build an optimiser by name: ``"sgd"`` (with ``momentum``), ``"adam"`` or ``"clipup"`` (momentum 0.9)."""
     if name == "sgd":
         return SGD(dim, momentum=momentum, dtype=dtype)
     if name == "adam":
@@ -124,4 +164,6 @@ def make_optimizer(name: str, dim: int, momentum: float = 0.0, dtype: Any = np.f
             raise ValueError(f"momentum applies to optimizer='sgd' only, "
                              f"got momentum={momentum!r} with 'adam'")
         return Adam(dim, dtype=dtype)
+    if name == "clipup":  # momentum 0 (the SGD default) means ClipUp's own 0.9
+        return ClipUp(dim, momentum=momentum or 0.9, dtype=dtype)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

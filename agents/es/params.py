@@ -16,18 +16,18 @@ import numpy as np
 from agents.es.mixture import GaussianMixturePopulation
 from agents.es.openai_es import OpenAIES
 
+
 def uses_mixture(policy: Any) -> bool:
     """True for shared Hebbian rules (fewer rules than synapses): those are searched by the mixture."""
     return getattr(policy, "num_rules", None) is not None and policy.num_rules < policy.num_synapses
 
 
 def strategy_factory(policy: Any, config: Any) -> Callable[[], Any]:
-    """A picklable zero-argument constructor of the run's strategy (workers build replicas with it)."""
-    common = dict(
-        popsize=config.popsize, sigma=config.sigma, lr=config.lr, optimizer=config.optimizer,
-        lr_decay=config.lr_decay, lr_floor=config.lr_floor, sigma_decay=config.sigma_decay,
-        sigma_floor=config.sigma_floor, l2=config.l2, seed=config.seed,
-    )
+    """A picklable zero-argument constructor of the run's strategy (workers build replicas with it).
+
+    ``config`` is a ``TrainConfig`` (anything with ``popsize``, ``seed`` and ``schedule()``).
+    """
+    common = dict(popsize=config.popsize, schedule=config.schedule(), seed=config.seed)
     flat = policy.get_flat().astype(np.float64)
     if not uses_mixture(policy):
         return functools.partial(OpenAIES, policy.num_params, init=flat, **common)

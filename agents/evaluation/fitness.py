@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
+from agents.evaluation.envs import parse_env_ids
 
 CAR_NEGATIVE_STREAK = 20
 ANT_GRACE_STEPS = 200
@@ -38,11 +39,7 @@ class FitnessConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.env_ids:
-            raise ValueError("env_ids is empty; give at least one env id")
-        tasks = {hebb_gym.task_of(e) for e in self.env_ids}
-        if len(tasks) != 1:
-            raise ValueError(f"env_ids={list(self.env_ids)!r} mix tasks {sorted(tasks)}; use variants of one task")
+        object.__setattr__(self, "env_ids", parse_env_ids(self.env_ids, name="env_ids"))
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes!r} must be >= 1")
         if self.max_steps < 1:

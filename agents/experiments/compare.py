@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
+from agents.evaluation.envs import parse_env_ids
 from agents.util.atomic import atomic_write, atomic_write_text
 from agents.experiments.evaluate import EnvScore, resolve_policy_path
 from agents.util.tables import markdown_table
@@ -169,14 +170,7 @@ def env_ids_for(env: str | Sequence[str] | None = None, task: str | None = None)
         return list(hebb_gym.variants(task))
     if not env:
         raise ValueError("no env ids: give env (e.g. 'HebbAnt-Default-v0,HebbAnt-LongRearLegs-v0') or task ('ant'|'car')")
-    ids = [e for e in env.split(",") if e] if isinstance(env, str) else list(env)
-    for e in ids:
-        if e not in gym.registry:
-            raise ValueError(f"env={e!r} is not a registered Gymnasium id; accepted: "
-                             f"{', '.join(hebb_gym.variants('ant') + hebb_gym.variants('car'))}")
-    if len({hebb_gym.task_of(e) for e in ids}) != 1:
-        raise ValueError(f"env={ids!r} mixes tasks; compare variants of one task")
-    return ids
+    return list(parse_env_ids(env))
 
 
 def variant_name(env_id: str) -> str:

@@ -6,41 +6,68 @@ evaluated, with the same evaluation seeds for every cell, on the held-out varian
 variant it trained on (train). A cell lives in ``OUT/cells/<agent>/<held-out>/seed<k>/`` and is
 finished when its ``result.json`` exists (written atomically, last); re-running the command skips
 finished cells and resumes an interrupted ES run from its checkpoint.
+
+What a cell trains with is a :class:`LOOConfig`: a ``TrainConfig`` template for the ES agents and a
+``PPOConfig`` template for PPO, of which a cell sets the env ids, agent and seed, and an agent spec
+(``hebbian:rho=16``) overrides fields; the settings and their types are those of the two configs.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 import hebb_gym
-from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.evaluation.envs import rollout_env_kwargs
+from agents.experiments.compare import Contender, evaluate_contender
+from agents.experiments.ppo import MODEL_FILE, PPO_OVERRIDABLE, PPOConfig, override_settings, train_ppo
+from agents.policies import AGENTS
+from agents.training import TrainConfig, train
+from agents.util.atomic import atomic_write_json, atomic_write_text
+from agents.util.csvfile import csv_text
+from agents.util.figures import grouped_bars, pyplot, save_figure
+from agents.util.settings import Setting, check_choices, settings_of
 from agents.util.tables import markdown_table
 
-ES_AGENTS = ("hebbian", "static", "lstm")
-AGENT_KINDS = ES_AGENTS + ("ppo",)
-#: Options an ES agent spec may set (``hebbian:rho=16:rule=ABCD``), with their types.
-ES_OPTIONS: dict[str, type] = {"rule": str, "rho": int, "init": str, "lr": float, "sigma": float,
-                               "optimizer": str, "l2": float}
-#: Options only the Hebbian agent takes.
-HEBBIAN_ONLY = ("rule", "rho", "init")
-#: Options a PPO agent spec may set (``ppo:learning_rate=1e-4``), with their types.
-PPO_OPTIONS: dict[str, type] = {"learning_rate": float, "n_steps": int, "batch_size": int, "n_epochs": int,
-                                "gamma": float, "gae_lambda": float, "clip_range": float, "ent_coef": float,
-                                "n_envs": int}
+AGENT_KINDS = AGENTS + ("ppo",)
+#: TrainConfig fields a cell sets (not the template, not an agent spec).
+ES_CELL_FIELDS = ("env", "agent", "seed")
+#: TrainConfig fields every agent of the experiment shares (the horizon and env settings also make the
+#: PPO cells and the evaluation), so an agent spec may not change them.
+SHARED_FIELDS = ("max_steps", "env_kwargs", "env_termination")
+#: PPOConfig fields a cell sets: ids and seed, and the horizon and env kwargs of the TrainConfig template.
+PPO_CELL_FIELDS = ("env", "seed", "max_steps", "env_kwargs")
 RESULT_FILE = "result.json"
 METRICS = ("distance", "return")
+
+
+def es_template_settings() -> dict[str, Setting]:
+    """The TrainConfig settings the template of a leave-one-out experiment holds (flags of ``hebb-gym loo``)."""
+    return {k: s for k, s in settings_of(TrainConfig).items() if k not in ES_CELL_FIELDS}
+
+
+def ppo_template_settings() -> dict[str, Setting]:
+    """The PPOConfig settings the PPO template holds (``--ppo-*`` flags of ``hebb-gym loo``), overrides aside."""
+    return {k: s for k, s in settings_of(PPOConfig).items() if k not in PPO_CELL_FIELDS + ("overrides",)}
+
+
+def spec_settings(kind: str) -> dict[str, Setting]:
+    """The options an agent spec of ``kind`` accepts (``hebbian:rho=16``), each with its type and parser."""
+    if kind == "ppo":
+        return {**ppo_template_settings(), **override_settings()}
+    identity = TrainConfig().identity()
+    return {k: s for k, s in es_template_settings().items()
+            if (k in identity or k == "generations") and k not in SHARED_FIELDS and s.kind != "dict"
+            and (s.agents is None or kind in s.agents)}
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,7 @@ class AgentSpec:
 
 
 def parse_agent_spec(text: str) -> AgentSpec:
-    """``KIND[:key=value]...`` -> AgentSpec; KIND is hebbian, static, lstm or ppo."""
+    """``KIND[:key=value]...`` -> AgentSpec; KIND one of :data:`AGENT_KINDS`, keys those of :func:`spec_settings`."""
     if not isinstance(text, str):
         raise TypeError(f"agent spec must be a str like 'hebbian:rho=16'; got {type(text).__name__}")
     parts = [p.strip() for p in text.strip().split(":")]
@@ -71,35 +98,20 @@ def parse_agent_spec(text: str) -> AgentSpec:
     if kind not in AGENT_KINDS:
         raise ValueError(f"agent {text!r}: unknown agent {kind!r}; accepted: {', '.join(AGENT_KINDS)} "
                          "(optionally with :key=value options, e.g. 'hebbian:rho=16')")
-    table = PPO_OPTIONS if kind == "ppo" else ES_OPTIONS
+    accepted = spec_settings(kind)
     opts: dict[str, Any] = {}
     for part in parts[1:]:
         if "=" not in part:
             raise ValueError(f"agent {text!r}: option {part!r} is not key=value; accepted keys for {kind}: "
-                             f"{', '.join(_accepted(kind))}")
+                             f"{', '.join(accepted)}")
         key, value = (s.strip() for s in part.split("=", 1))
-        if key not in _accepted(kind):
-            raise ValueError(f"agent {text!r}: unknown option {key!r} for {kind}; accepted: {', '.join(_accepted(kind))}")
-        typ = table[key]
-        if key == "rho" and value == "N":
-            opts[key] = "N"
-            continue
+        if key not in accepted:
+            raise ValueError(f"agent {text!r}: unknown option {key!r} for {kind}; accepted: {', '.join(accepted)}")
         try:
-            converted = typ(value)
-        except ValueError:
-            raise ValueError(f"agent {text!r}: {key}={value!r} is not a{'n' if typ is int else ''} "
-                             f"{typ.__name__}; accepted: {key}=<{typ.__name__}>"
-                             + (" or rho=N" if key == "rho" else "")) from None
-        if key == "rho" and converted < 1:
-            raise ValueError(f"agent {text!r}: rho={value!r} must be >= 1 (or N)")
-        opts[key] = converted
+            opts[key] = accepted[key].parse_text(value)
+        except ValueError as exc:
+            raise ValueError(f"agent {text!r}: {exc}") from None
     return AgentSpec(kind, tuple(sorted(opts.items())))
-
-
-def _accepted(kind: str) -> tuple[str, ...]:
-    if kind == "ppo":
-        return tuple(PPO_OPTIONS)
-    return tuple(k for k in ES_OPTIONS if kind == "hebbian" or k not in HEBBIAN_ONLY)
 
 
 def parse_agents(agents: str | Sequence[str | AgentSpec]) -> list[AgentSpec]:
@@ -117,36 +129,49 @@ def parse_agents(agents: str | Sequence[str | AgentSpec]) -> list[AgentSpec]:
 
 
 @dataclass
-class LOOBudget:
-    """How much training and evaluation each cell gets; the same command runs at paper or laptop scale."""
+class LOOConfig:
+    """How every cell is trained and evaluated; the same experiment runs at paper or laptop scale.
 
-    generations: int = 100
-    popsize: int = 200
-    episodes: int = 1  # ES training episodes per variant per individual
-    max_steps: int = 1000  # episode horizon, training and evaluation
-    eval_episodes: int = 5  # evaluation episodes per variant
-    eval_seed: int = 1_000_000  # evaluation episode i resets with eval_seed + i, in every cell
-    ppo_timesteps: int | None = None  # None: the published budget (ant 2e6, car 4e6)
-    ppo_n_envs: int | None = None
-    backend: str = "process"
-    workers: int = 0
-    policy: str = "best"  # which ES policy file a cell evaluates: best.pt or last.pt
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    ``train``: the ES settings of every ES cell (the cell sets ``env``, ``agent`` and ``seed``; its
+    ``max_steps``, ``env_kwargs`` and ``env_termination`` also make the PPO cells and the evaluation).
+    ``ppo``: the PPO settings of every PPO cell (the cell sets ``env``, ``seed``, ``max_steps``, ``env_kwargs``).
+    """
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    eval_episodes: int = field(default=5, metadata={"help": "evaluation episodes per variant"})
+    eval_seed: int = field(default=1_000_000, metadata={
+        "help": "evaluation episode i resets with this + i, in every cell"})
+    policy: str = field(default="best", metadata={
+        "help": "the ES policy file a cell evaluates: the best individual seen, or the final mean",
+        "choices": ("best", "last")})
 
     def __post_init__(self) -> None:
-        for name in ("generations", "popsize", "episodes", "max_steps", "eval_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
-        if self.ppo_timesteps is not None and self.ppo_timesteps < 1:
-            raise ValueError(f"ppo_timesteps={self.ppo_timesteps!r} must be >= 1")
-        if self.policy not in ("best", "last"):
-            raise ValueError(f"policy={self.policy!r}; accepted: 'best', 'last'")
+        if not isinstance(self.train, TrainConfig) or not isinstance(self.ppo, PPOConfig):
+            raise TypeError("train must be a TrainConfig and ppo a PPOConfig (the templates of every cell)")
+        if self.eval_episodes < 1:
+            raise ValueError(f"eval_episodes={self.eval_episodes!r} must be >= 1")
+        check_choices("policy", self.policy, settings_of(LOOConfig)["policy"].choices)
+
+    def env_kwargs(self, env_ids: Sequence[str]) -> dict[str, Any]:
+        """Env kwargs every agent trains and is evaluated with (the ES trainer's, for all agents)."""
+        return rollout_env_kwargs(env_ids, self.train.env_kwargs, self.train.env_termination)
+
+    def es_config(self, spec: AgentSpec, train_ids: Sequence[str], seed: int) -> TrainConfig:
+        return replace(self.train, env=tuple(train_ids), agent=spec.kind, seed=seed, **dict(spec.options))
+
+    def ppo_config(self, spec: AgentSpec, train_ids: Sequence[str], seed: int) -> PPOConfig:
+        opts = dict(spec.options)
+        overrides = {**self.ppo.overrides, **{k: opts.pop(k) for k in list(opts) if k in PPO_OVERRIDABLE}}
+        return replace(self.ppo, env=tuple(train_ids), seed=seed, max_steps=self.train.max_steps,
+                       env_kwargs=self.env_kwargs(train_ids), overrides=overrides, **opts)
 
     def identity(self) -> dict[str, Any]:
-        """The settings that define results (not where or how fast they are computed)."""
-        d = asdict(self)
-        for k in ("backend", "workers"):
-            d.pop(k)
+        """The settings that define the results (not where or how fast they are computed), flat."""
+        train, ppo = self.train.to_json(), asdict(self.ppo)
+        d = {k: train[k] for k in es_template_settings() if k in self.train.identity() or k == "generations"}
+        d.update({f"ppo_{k}": ppo[k] for k in (*ppo_template_settings(), "overrides")})
+        d.update(eval_episodes=self.eval_episodes, eval_seed=self.eval_seed, policy=self.policy)
         return d
 
 
@@ -184,11 +209,11 @@ class LOOResult:
 
 
 def run_loo(task: str, agents: str | Sequence[str | AgentSpec], seeds: int | Sequence[int], out: str | os.PathLike,
-            budget: LOOBudget | None = None, variants: str | Sequence[str] | None = None,
+            config: LOOConfig | None = None, variants: str | Sequence[str] | None = None,
             metric: str | None = None, progress: bool = False,
             log: Callable[[str], None] | None = None) -> LOOResult:
     """Run (or finish) every cell (agent, held-out variant, seed), then write the CSVs, the table and the figure."""
-    budget = budget or LOOBudget()
+    config = config or LOOConfig()
     all_ids = list(hebb_gym.variants(task)) if task in ("ant", "car") else None
     if all_ids is None:
         raise ValueError(f"task={task!r}; accepted: 'ant', 'car'")
@@ -202,7 +227,7 @@ def run_loo(task: str, agents: str | Sequence[str | AgentSpec], seeds: int | Seq
         raise ValueError(f"metric={metric!r}; accepted: {'distance, return' if task == 'ant' else 'return'}")
     say = log or (lambda msg: None)
     out = Path(out)
-    _check_settings(out, task, budget)
+    _check_settings(out, task, config)
     trained, skipped = [], []
     for h in held_out:
         for spec in specs:
@@ -213,23 +238,23 @@ def run_loo(task: str, agents: str | Sequence[str | AgentSpec], seeds: int | Seq
                     skipped.append(cell)
                     continue
                 say(f"cell {spec.label} / held-out {h} / seed {seed}: training on {len(all_ids) - 1} variants")
-                run_cell(spec, h, all_ids, seed, budget, cell_dir, progress)
+                run_cell(spec, h, all_ids, seed, config, cell_dir, progress)
                 trained.append(cell)
     rows = collect_rows(out, specs, held_out, seed_list, all_ids)
     summary = summarise(rows, specs, held_out, metric)
     result = LOOResult(rows, summary, trained, skipped)
-    result.paths["results"] = atomic_write_text(out / "results.csv", _csv(rows))
-    result.paths["summary"] = atomic_write_text(out / "summary.csv", _csv(summary))
+    result.paths["results"] = atomic_write_text(out / "results.csv", csv_text(rows))
+    result.paths["summary"] = atomic_write_text(out / "summary.csv", csv_text(summary))
     result.paths["table"] = atomic_write_text(out / "results.md", markdown_report(summary, specs, held_out, task,
-                                                                                 metric, budget, seed_list))
+                                                                                 metric, config, seed_list))
     result.paths["figure"] = plot_loo(summary, specs, held_out, metric, out / "results.png")
     return result
 
 
-def _check_settings(out: Path, task: str, budget: LOOBudget) -> None:
-    """Record the task and budget in ``loo.json``; refuse to mix cells made with another budget."""
+def _check_settings(out: Path, task: str, config: LOOConfig) -> None:
+    """Record the task and settings in ``loo.json``; refuse to mix cells made with other settings."""
     path = out / "loo.json"
-    mine = {"task": task, "budget": budget.identity()}
+    mine = {"task": task, "budget": config.identity()}
     if path.exists():
         saved = json.loads(path.read_text())
         if saved != mine:
@@ -237,61 +262,48 @@ def _check_settings(out: Path, task: str, budget: LOOBudget) -> None:
             if saved.get("task") != task:
                 diff["task"] = (saved.get("task"), task)
             raise ValueError(f"out={str(out)!r} holds a leave-one-out run with other settings (saved, given): {diff}; "
-                             "use the same budget flags to continue it, or another --out")
+                             "use the same flags to continue it, or another --out")
         return
     atomic_write_json(path, mine)
 
 
-def run_cell(spec: AgentSpec, held_out: str, all_ids: Sequence[str], seed: int, budget: LOOBudget,
+def run_cell(spec: AgentSpec, held_out: str, all_ids: Sequence[str], seed: int, config: LOOConfig,
              cell_dir: Path, progress: bool = False) -> dict[str, Any]:
     """Train one agent on every variant but ``held_out``, evaluate it on all of them, write ``result.json``."""
-    from agents.experiments.compare import Contender, evaluate_contender
-
     train_ids = tuple(e for e in all_ids if e != held_out)
     t0 = time.perf_counter()
     if spec.kind == "ppo":
-        contender = Contender(spec.label, "ppo", _train_ppo_cell(spec, train_ids, seed, budget, cell_dir / "ppo", progress))
+        contender = Contender(spec.label, "ppo", _train_ppo_cell(config.ppo_config(spec, train_ids, seed),
+                                                                 cell_dir / "ppo", progress))
     else:
-        contender = Contender(spec.label, "es", _train_es_cell(spec, train_ids, seed, budget, cell_dir / "run", progress))
+        contender = Contender(spec.label, "es", _train_es_cell(config.es_config(spec, train_ids, seed), config.policy,
+                                                               cell_dir / "run", progress))
     train_seconds = time.perf_counter() - t0
     scores = {}
     for e in all_ids:
-        s = evaluate_contender(contender, e, budget.eval_episodes, budget.eval_seed, budget.max_steps,
-                               budget.env_kwargs)
+        s = evaluate_contender(contender, e, config.eval_episodes, config.eval_seed, config.train.max_steps,
+                               config.env_kwargs(all_ids))
         scores[e] = {"returns": s.returns.tolist(), "lengths": s.lengths.tolist(),
                      "distances": [None if math.isnan(d) else float(d) for d in s.distances]}
     result = {"agent": spec.label, "kind": spec.kind, "held_out": held_out, "train_envs": list(train_ids),
-              "seed": seed, "policy": str(contender.path.relative_to(cell_dir)), "budget": budget.identity(),
+              "seed": seed, "policy": str(contender.path.relative_to(cell_dir)), "budget": config.identity(),
               "train_seconds": round(train_seconds, 2), "eval_seconds": round(time.perf_counter() - t0 - train_seconds, 2),
               "scores": scores}
     atomic_write_json(cell_dir / RESULT_FILE, result)
     return result
 
 
-def _train_es_cell(spec: AgentSpec, train_ids: tuple[str, ...], seed: int, budget: LOOBudget, run_dir: Path,
-                   progress: bool) -> Path:
-    from agents.training import TrainConfig, train
-
-    config = TrainConfig(env=train_ids, agent=spec.kind, popsize=budget.popsize, generations=budget.generations,
-                         episodes=budget.episodes, max_steps=budget.max_steps, backend=budget.backend,
-                         workers=budget.workers, seed=seed, env_kwargs=dict(budget.env_kwargs), **dict(spec.options))
+def _train_es_cell(config: TrainConfig, policy: str, run_dir: Path, progress: bool) -> Path:
     # An interrupted cell left a run directory with a checkpoint: continue it exactly where it stopped.
     train(config, run_dir, resume=(run_dir / "config.json").exists(), progress=progress)
-    return run_dir / f"{budget.policy}.pt"
+    return run_dir / f"{policy}.pt"
 
 
-def _train_ppo_cell(spec: AgentSpec, train_ids: tuple[str, ...], seed: int, budget: LOOBudget, run_dir: Path,
-                    progress: bool) -> Path:
-    from agents.experiments.ppo import MODEL_FILE, PPOConfig, train_ppo
-
+def _train_ppo_cell(config: PPOConfig, run_dir: Path, progress: bool) -> Path:
     if (run_dir / MODEL_FILE).exists():  # trained, but the evaluation was interrupted
         return run_dir / MODEL_FILE
     if run_dir.exists():  # an interrupted PPO run has no checkpoint: start it again
         shutil.rmtree(run_dir)
-    opts = dict(spec.options)
-    n_envs = opts.pop("n_envs", budget.ppo_n_envs)
-    config = PPOConfig(env=train_ids, timesteps=budget.ppo_timesteps, seed=seed, n_envs=n_envs,
-                       max_steps=budget.max_steps, overrides=opts, env_kwargs=dict(budget.env_kwargs))
     return train_ppo(config, run_dir, progress=progress).model_path
 
 
@@ -342,26 +354,16 @@ def summarise(rows: list[dict[str, Any]], specs: Sequence[AgentSpec], held_out: 
     return summary
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
 def markdown_report(summary: list[dict[str, Any]], specs: Sequence[AgentSpec], held_out: Sequence[str], task: str,
-                    metric: str, budget: LOOBudget, seeds: Sequence[int]) -> str:
+                    metric: str, config: LOOConfig, seeds: Sequence[int]) -> str:
     """The paper-shaped tables: rows agent, columns held-out variant; test score, then train score."""
     names = [hebb_gym.get_variant(h).variant for h in held_out]
     by = {(r["agent"], r["held_out"]): r for r in summary}
     lines = [f"# Leave-one-out generalisation: {task}", "",
-             (f"Score: {metric} per episode ({budget.eval_episodes} evaluation episodes per variant, "
-              f"horizon {budget.max_steps}); cells: mean +- std over {len(seeds)} seed(s) {list(seeds)}. "
-              f"ES: {budget.generations} generations x population {budget.popsize}; "
-              f"PPO: {budget.ppo_timesteps or 'published'} timesteps."), ""]
+             (f"Score: {metric} per episode ({config.eval_episodes} evaluation episodes per variant, "
+              f"horizon {config.train.max_steps}); cells: mean +- std over {len(seeds)} seed(s) {list(seeds)}. "
+              f"ES: {config.train.generations} generations x population {config.train.popsize}; "
+              f"PPO: {config.ppo.timesteps or 'published'} timesteps."), ""]
     for part, what in (("test", "Test: score on the held-out variant"),
                        ("train", "Train: mean score over the four variants trained on")):
         lines += [f"## {what}", ""]
@@ -379,17 +381,10 @@ def markdown_report(summary: list[dict[str, Any]], specs: Sequence[AgentSpec], h
 def plot_loo(summary: list[dict[str, Any]], specs: Sequence[AgentSpec], held_out: Sequence[str], metric: str,
              path: str | os.PathLike) -> Path:
     """Two grouped bar charts (held-out variant x agent): test score above, train score below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from agents.experiments.compare import grouped_bars
-
     names = [hebb_gym.get_variant(h).variant for h in held_out]
     by = {(r["agent"], r["held_out"]): r for r in summary}
     labels = [s.label for s in specs]
-    fig, axes = plt.subplots(2, 1, figsize=(max(6.0, 1.6 * len(names) + 3), 7), dpi=110)
+    fig, axes = pyplot().subplots(2, 1, figsize=(max(6.0, 1.6 * len(names) + 3), 7), dpi=110)
     for ax, part in zip(axes, ("test", "train")):
         means = np.array([[by[(a, n)][f"{part}_mean"] for n in names] for a in labels])
         stds = np.array([[by[(a, n)][f"{part}_std"] for n in names] for a in labels])
@@ -397,11 +392,8 @@ def plot_loo(summary: list[dict[str, Any]], specs: Sequence[AgentSpec], held_out
     axes[0].set_title(f"Leave-one-out {metric}: test (held-out) and train (seen variants)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
-__all__ = ["AGENT_KINDS", "AgentSpec", "LOOBudget", "LOOResult", "collect_rows", "markdown_report", "parse_agent_spec",
+__all__ = ["AGENT_KINDS", "AgentSpec", "LOOConfig", "LOOResult", "collect_rows", "markdown_report", "parse_agent_spec",
            "parse_agents", "plot_loo", "resolve_variants", "run_cell", "run_loo", "summarise"]

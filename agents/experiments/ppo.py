@@ -23,9 +23,14 @@ from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
+import torch
+from PIL import Image
+from torch import nn
 
 import hebb_gym
+from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids
 from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.util.settings import Setting
 
 MODEL_FILE = "model.zip"
 SETTINGS_FILE = "settings.json"
@@ -77,9 +82,19 @@ TASK_HYPERPARAMS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: PPO constructor arguments that ``PPOConfig.overrides`` (and ``ppo:key=value`` agent specs) may change.
-PPO_OVERRIDABLE = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range",
-                   "ent_coef", "vf_coef", "max_grad_norm", "use_sde", "sde_sample_freq")
+#: PPO constructor arguments that ``PPOConfig.overrides`` may change, with their types: the ``ppo`` command's
+#: override flags (``--learning-rate``) and the ``ppo:key=value`` options of leave-one-out specs.
+PPO_OVERRIDABLE: dict[str, type] = {
+    "learning_rate": float, "n_steps": int, "batch_size": int, "n_epochs": int, "gamma": float, "gae_lambda": float,
+    "clip_range": float, "ent_coef": float, "vf_coef": float, "max_grad_norm": float, "use_sde": bool,
+    "sde_sample_freq": int,
+}
+
+
+def override_settings() -> dict[str, Setting]:
+    """One optional :class:`~agents.util.settings.Setting` per key of :data:`PPO_OVERRIDABLE` (None: published)."""
+    return {k: Setting(k, t | None, None, f"override PPO's {k} (default: the published value)")
+            for k, t in PPO_OVERRIDABLE.items()}
 
 
 def hyperparameters(task: str) -> dict[str, Any]:
@@ -89,33 +104,24 @@ def hyperparameters(task: str) -> dict[str, Any]:
     return copy.deepcopy(TASK_HYPERPARAMS[task])
 
 
-def _env_ids(env: str | Sequence[str]) -> tuple[str, ...]:
-    ids = tuple(e for e in env.split(",") if e) if isinstance(env, str) else tuple(env)
-    if not ids:
-        raise ValueError("env is empty; give at least one env id")
-    for e in ids:
-        if e not in gym.registry:
-            raise ValueError(f"env={e!r} is not a registered Gymnasium id; accepted: {', '.join(hebb_gym.variants('ant') + hebb_gym.variants('car'))}")
-    tasks = {hebb_gym.task_of(e) for e in ids}
-    if len(tasks) != 1:
-        raise ValueError(f"env={list(ids)!r} mixes tasks {sorted(tasks)}; give variants of one task")
-    return ids
-
-
 @dataclass
 class PPOConfig:
     """What one PPO run trains: env ids (mixed), budget, seed and overrides of the published settings."""
 
-    env: tuple[str, ...] = ("HebbAnt-Default-v0",)
-    timesteps: int | None = None  # None: the task's published n_timesteps
-    seed: int = 0
-    n_envs: int | None = None  # None: the published n_envs, rounded up to a multiple of len(env)
-    max_steps: int | None = None  # episode horizon; None: the env's (1000)
-    overrides: dict[str, Any] = field(default_factory=dict)  # PPO constructor args, see PPO_OVERRIDABLE
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"backend": "bullet"} for the quadruped
+    env: tuple[str, ...] = field(default=("HebbAnt-Default-v0",), metadata={
+        "help": "env id, or comma-separated ids of one task (one VecEnv mixing them)"})
+    timesteps: int | None = field(default=None, metadata={
+        "help": "total timesteps (default: the published budget, ant 2e6 / car 4e6)"})
+    seed: int = field(default=0, metadata={"help": "seeds the envs and SB3"})
+    n_envs: int | None = field(default=None, metadata={
+        "help": "envs in the VecEnv (default: the published number), rounded up to a multiple of the ids"})
+    max_steps: int | None = field(default=None, metadata={"help": "episode horizon (default: the env's, 1000)"})
+    overrides: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "PPO constructor arguments replacing the published ones (keys: PPO_OVERRIDABLE)"})
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=ENV_KWARGS_METADATA)
 
     def __post_init__(self) -> None:
-        self.env = _env_ids(self.env)
+        self.env = parse_env_ids(self.env)
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"timesteps={self.timesteps!r} must be >= 1")
         if self.n_envs is not None and self.n_envs < 1:
@@ -172,8 +178,6 @@ class SmallFrames(gym.ObservationWrapper):
         self.observation_space = gym.spaces.Box(0, 255, (self.size, self.size, channels), np.uint8)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        from PIL import Image
-
         img = Image.fromarray(np.asarray(observation, dtype=np.uint8))
         if self.grayscale:
             img = img.convert("L")
@@ -236,8 +240,6 @@ def _schedule(value: Any) -> Any:
 
 
 def _policy_kwargs(pk: dict[str, Any]) -> dict[str, Any]:
-    from torch import nn
-
     out = dict(pk)
     if "activation_fn" in out:
         out["activation_fn"] = getattr(nn, out["activation_fn"])
@@ -279,7 +281,6 @@ def _episode_recorder():
 
 def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False) -> PPOResult:
     """Train PPO on ``config`` (CPU) and write ``model.zip``, ``settings.json``, ``vecnormalize.pkl``, ``episodes.csv``."""
-    import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -378,12 +379,5 @@ def load_ppo(path: str | os.PathLike) -> PPOModel:
     return PPOModel(model, settings, vn if vn.exists() else None, model_path)
 
 
-def settings_summary(settings: dict[str, Any]) -> dict[str, Any]:
-    """The few settings worth printing: task, env ids, timesteps, n_envs, policy."""
-    hp = settings["hyperparams"]
-    return {"task": settings["task"], "env": ",".join(settings["env"]), "timesteps": hp["n_timesteps"],
-            "n_envs": hp["n_envs"], "policy": hp["policy"], "seed": settings["seed"]}
-
-
 __all__ = ["PPO_OVERRIDABLE", "TASK_HYPERPARAMS", "FrameSkip", "PPOConfig", "PPOModel", "PPOResult", "SmallFrames",
-           "hyperparameters", "is_ppo_path", "load_ppo", "make_env_fn", "make_vec_env", "train_ppo"]
+           "hyperparameters", "is_ppo_path", "load_ppo", "make_env_fn", "make_vec_env", "override_settings", "train_ppo"]

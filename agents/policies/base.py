@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from agents import pretrained
 from agents.policies.files import (
     FILE_MAGIC,
     FORMAT_VERSION,
@@ -40,6 +41,7 @@ from agents.policies.networks import (
     preprocess_images,
     spec_from_spaces,
 )
+from agents.policies.normalizer import ObsNormalizer
 from agents.policies.seeding import StateSeed, as_torch_generator
 from agents.policies.spaces import describe_space, same_space, space_from_description, spaces_of
 
@@ -158,6 +160,8 @@ class PolicyBatch(ABC):
                 features = torch.stack(
                     [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
                 )
+            elif self.policy.obs_norm is not None:  # normalised observations, a float32 copy
+                features = self.policy.obs_norm.apply(x)
             else:  # a batch that copies features into its own float32 buffer converts them there
                 features = x if self._casts_features else x.to(torch.float32)
             out = self._forward(features, state)
@@ -196,7 +200,7 @@ class PolicyBatch(ABC):
 
 
 def check_n_envs(n_envs: Any) -> int:
-    """``n_envs`` as an int, or a ValueError unless it is a positive integer (``initial_state``'s check)."""
+    """``n_envs`` as an int; ValueError unless it is a positive integer."""
     if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
         raise ValueError(f"n_envs={n_envs!r} is not accepted; use a positive integer")
     return int(n_envs)
@@ -239,6 +243,22 @@ class Policy(ABC):
         self._flat = (rng.standard_normal(self.num_params) * self.INIT_STD).astype(np.float32)
         self._generator = as_torch_generator(rng)  # plastic weights of fresh predict() states
         self._batch_cache: PolicyBatch | None = None
+        self._obs_norm: ObsNormalizer | None = None
+
+    @property
+    def obs_norm(self) -> ObsNormalizer | None:
+        """The observation normaliser applied before the network (vector observations only), or None."""
+        return self._obs_norm
+
+    @obs_norm.setter
+    def obs_norm(self, value: ObsNormalizer | None) -> None:
+        if value is not None:
+            if not isinstance(value, ObsNormalizer):
+                raise TypeError(f"obs_norm must be an ObsNormalizer or None; got {type(value).__name__}")
+            if self.spec.kind != "mlp" or value.dim != self.spec.n_features:
+                raise ValueError(f"obs_norm of length {value.dim} does not fit this policy's observations "
+                                 f"{self.spec.obs_shape}; accepted: a normaliser of a 1-D observation's length")
+        self._obs_norm = value
 
     # --- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -373,6 +393,7 @@ class Policy(ABC):
             "seed": self.seed,
             "flat": torch.from_numpy(self._flat.copy()),
             "assignment": None,
+            "obs_norm": None if self._obs_norm is None else self._obs_norm.state_dict(),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -399,6 +420,8 @@ class Policy(ABC):
                 )
         policy = target(obs_space, act_space, env_id=d["env_id"], seed=d.get("seed"), **d["options"])
         policy.set_flat(d["flat"].numpy())
+        if d.get("obs_norm") is not None:
+            policy.obs_norm = ObsNormalizer.from_state_dict(d["obs_norm"])
         policy._restore_extra(d)
         return policy
 
@@ -418,7 +441,12 @@ class Policy(ABC):
 
 
 def load_policy(path: str | os.PathLike, env: Any = None) -> Policy:
-    """Load any policy file, returning the class it was saved from (Hebbian, static or LSTM)."""
+    """Load any policy file, returning the class it was saved from (Hebbian, static or LSTM).
+
+    ``path`` may name a shipped agent, ``"pretrained:NAME"`` (see ``hebb-gym pretrained``).
+    """
+    if pretrained.is_pretrained(path):
+        path = pretrained.path_of(str(path))
     return Policy.load(path, env=env)
 
 

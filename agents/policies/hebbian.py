@@ -40,10 +40,13 @@ class HebbianPolicy(Policy):
     Options: ``rule`` (one of :data:`agents.policies.rules.RULES`, default ``"ABCD_lr"``), ``rho`` (synapses
     per rule, int in [1, N] or ``"N"``; default 1), ``init`` (``uniform`` in [-init_scale, init_scale],
     ``normal`` with std init_scale, ``xavier`` uniform, or ``coevolved``: initial weights are parameters),
-    ``init_scale`` (default 0.1). Car networks renormalise every plastic layer by its max |w| each step.
+    ``init_scale`` (default 0.1), ``renorm`` (divide every plastic layer by its max |w| after each update:
+    None = the car's networks only, as in the original code; True / False for every network).
     """
 
-    OPTIONS: ClassVar[dict[str, Any]] = {"rule": "ABCD_lr", "rho": 1, "init": "uniform", "init_scale": 0.1}
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        "rule": "ABCD_lr", "rho": 1, "init": "uniform", "init_scale": 0.1, "renorm": None,
+    }
 
     def _configure(self) -> None:
         o = self.options
@@ -63,7 +66,9 @@ class HebbianPolicy(Policy):
         self.num_synapses = self.spec.num_synapses
         self.num_rules = num_rules_for(self.num_synapses, o["rho"])
         self.rho = self.num_synapses if o["rho"] == "N" else int(o["rho"])
-        self.normalize = self.spec.kind == "cnn"
+        if o["renorm"] not in (None, True, False):
+            raise ValueError(f"renorm={o['renorm']!r} is not accepted; use None (car only), True or False")
+        self.normalize = self.spec.kind == "cnn" if o["renorm"] is None else bool(o["renorm"])
         self._assignment: np.ndarray | None = None
         if self.num_rules != self.num_synapses:
             self._assignment = block_assignment(self.num_synapses, self.rho)

@@ -22,12 +22,10 @@ import torch
 __all__ = [
     "RULES",
     "Rule",
-    "apply_stacked_terms_",
     "block_assignment",
     "get_rule",
     "hebbian_update",
     "num_rules_for",
-    "rule_terms",
     "shared_coefficients",
     "stack_terms",
 ]
@@ -146,11 +144,6 @@ def get_rule(rule: str | Rule) -> Rule:
         raise ValueError(f"rule={rule!r} is not a known Hebbian rule; accepted: {', '.join(RULES)}") from None
 
 
-def rule_terms(coeffs: Array, rule: str | Rule = "ABCD_lr") -> Terms:
-    """The four update terms of ``rule`` from coefficients ``(..., k)``; see :meth:`Rule.terms`."""
-    return get_rule(rule).terms(coeffs)
-
-
 def hebbian_update(
     weights: Array, pre: Array, post: Array, coeffs: Array, rule: str | Rule = "ABCD_lr"
 ) -> Array:
@@ -240,35 +233,14 @@ def apply_terms_(
 def stack_terms(terms: Terms) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The four terms as two stacked tensors ``(..., 2, out, in)``: [c_pp, c_pre] and [c_post, c_const].
 
-    With them a layer's update takes three kernels instead of four (:func:`apply_stacked_terms_`): one
-    fused multiply-add gives both pre-dependent parts at once. None when the rule lacks one of the terms.
+    With them a layer's update takes three kernels instead of four (``HebbianBatch``'s step): one fused
+    multiply-add gives both pre-dependent parts at once. None when the rule lacks one of the terms.
     """
     c_pp, c_pre, c_post, c_const = terms
     if c_pre is None or c_post is None or c_const is None:
         return None
     c_pp, c_pre, c_post, c_const = torch.broadcast_tensors(c_pp, c_pre, c_post, c_const)
     return torch.stack([c_pp, c_pre], dim=-3), torch.stack([c_post, c_const], dim=-3)
-
-
-def apply_stacked_terms_(
-    weights: torch.Tensor,
-    pre: torch.Tensor,
-    post: torch.Tensor,
-    stacked: tuple[torch.Tensor, torch.Tensor],
-    work: torch.Tensor | None = None,
-) -> None:
-    """In-place update from :func:`stack_terms` output in three kernels; bit for bit :func:`apply_terms_`.
-
-    ``weights (..., out, in)``, ``pre (..., in)``, ``post (..., out)``; ``work``: optional scratch
-    ``(..., 2, out, in)`` (the broadcast shape of weights with the stacked terms).
-    """
-    mul, add = stacked
-    if work is None:
-        work = torch.empty(*weights.shape[:-2], 2, *weights.shape[-2:], dtype=weights.dtype)
-    # [a, b] = [c_pp, c_pre] * pre + [c_post, c_const]; then w += a * post; w += b
-    torch.addcmul(add, mul, pre[..., None, None, :], out=work)
-    weights.addcmul_(work[..., 0, :, :], post.unsqueeze(-1))
-    weights.add_(work[..., 1, :, :])
 
 
 def num_rules_for(num_synapses: int, rho: int | str) -> int:

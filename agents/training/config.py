@@ -1,4 +1,10 @@
-"""TrainConfig: every setting of an ES training run, checked on construction and saved as ``config.json``."""
+"""TrainConfig: every setting of an ES training run, checked on construction and saved as ``config.json``.
+
+Each field is the one declaration of its setting: default, type and help (``field(metadata=...)``, see
+:mod:`agents.util.settings`) are what ``hebb-gym train`` and ``hebb-gym loo`` make their flags from and
+what leave-one-out agent specs (``hebbian:rho=16``) parse. Metadata ``identity=False`` marks the settings
+that say how, where or how long a run is computed, not what it computes (``identity()`` leaves them out).
+"""
 
 from __future__ import annotations
 
@@ -7,81 +13,109 @@ from typing import Any
 
 import gymnasium as gym
 
-import hebb_gym
+from agents.es import Schedule
 from agents.evaluation.backends import BACKENDS
+from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, rollout_env_kwargs
 from agents.evaluation.fitness import FitnessConfig
 from agents.policies import AGENTS, Policy, policy_class
+from agents.policies.hebbian import INITS
+from agents.policies.rules import RULES
+from agents.util.settings import check_choices, settings_of
 
-OPTIMIZERS = ("sgd", "adam")
+_SCHEDULE = {f.name: f for f in fields(Schedule)}
+
+
+def _schedule_field(name: str) -> Any:
+    """A TrainConfig field of a :class:`~agents.es.Schedule` setting: the Schedule's default and help."""
+    f = _SCHEDULE[name]
+    return field(default=f.default, metadata=dict(f.metadata))
+
+
+def parse_rho(text: str) -> int | str:
+    """``--rho`` / ``rho=`` text: an int >= 1 (synapses per rule) or ``N`` (one rule for the whole network)."""
+    if text.strip() == "N":
+        return "N"
+    try:
+        rho = int(text)
+    except ValueError:
+        raise ValueError("an int >= 1, or N") from None
+    if rho < 1:
+        raise ValueError("an int >= 1, or N")
+    return rho
 
 
 @dataclass
 class TrainConfig:
     """Every setting of a training run; saved as ``config.json``."""
 
-    env: tuple[str, ...] = ("HebbAnt-Default-v0",)
-    agent: str = "hebbian"
-    rule: str = "ABCD_lr"
-    rho: int = 1
-    init: str = "uniform"
-    popsize: int = 200
-    generations: int = 100
-    sigma: float = 0.1
-    sigma_decay: float = 0.999
-    sigma_floor: float = 0.01
-    lr: float = 0.2
-    lr_decay: float = 0.995
-    lr_floor: float = 0.001
-    optimizer: str = "sgd"
-    l2: float = 0.01
-    episodes: int = 1
-    max_steps: int = 1000
-    early_stop: bool = True
-    env_termination: bool = False
-    backend: str = "process"
-    workers: int = 0
-    address: str | None = None
-    seed: int = 0
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    tensorboard: bool = False
+    env: tuple[str, ...] = field(default=("HebbAnt-Default-v0",), metadata={
+        "help": "env id or comma-separated ids: the training variants (fitness is the mean over them)"})
+    agent: str = field(default="hebbian", metadata={"help": "the policy trained", "choices": AGENTS})
+    rule: str = field(default="ABCD_lr", metadata={
+        "help": "Hebbian rule (docs/rules.md)", "choices": tuple(RULES), "agents": ("hebbian",)})
+    rho: int | str = field(default=1, metadata={
+        "help": "synapses per Hebbian rule: 1 = per-synapse rules, N = one rule; > 1 trains the mixture",
+        "parse": parse_rho, "agents": ("hebbian",)})
+    init: str = field(default="uniform", metadata={
+        "help": "initial plastic weights of every episode", "choices": INITS, "agents": ("hebbian",)})
+    popsize: int = field(default=200, metadata={"help": "individuals per generation; even (antithetic pairs)"})
+    generations: int = field(default=100, metadata={"help": "ES generations", "identity": False})
+    sigma: float = _schedule_field("sigma")
+    sigma_decay: float = _schedule_field("sigma_decay")
+    sigma_floor: float = _schedule_field("sigma_floor")
+    lr: float = _schedule_field("lr")
+    lr_decay: float = _schedule_field("lr_decay")
+    lr_floor: float = _schedule_field("lr_floor")
+    optimizer: str = _schedule_field("optimizer")
+    l2: float = _schedule_field("l2")
+    episodes: int = field(default=1, metadata={"help": "episodes per variant per individual"})
+    max_steps: int = field(default=1000, metadata={"help": "episode horizon"})
+    early_stop: bool = field(default=True, metadata={
+        "help": "the original code's early stops of hopeless episodes (docs/training.md)"})
+    env_termination: bool = field(default=False, metadata={
+        "help": "keep the quadruped's own unhealthy termination during training (off by default)"})
+    backend: str = field(default="process", metadata={
+        "help": "where individuals are evaluated", "choices": BACKENDS, "identity": False})
+    workers: int = field(default=0, metadata={
+        "help": "worker processes or Ray actors (0: one per core)", "identity": False})
+    address: str | None = field(default=None, metadata={
+        "help": "Ray cluster address to join (ray backend)", "identity": False})
+    seed: int = field(default=0, metadata={"help": "everything random in the run derives from it"})
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=ENV_KWARGS_METADATA)
+    tensorboard: bool = field(default=False, metadata={
+        "help": "also log the metrics as TensorBoard events in OUT/tensorboard (tensorboard extra)",
+        "identity": False})
 
     def __post_init__(self) -> None:
-        if isinstance(self.env, str):
-            self.env = tuple(e for e in self.env.split(",") if e)
-        self.env = tuple(self.env)
-        for e in self.env:
-            hebb_gym.task_of(e)  # raises on an unknown env
-            if e not in gym.registry:
-                raise ValueError(f"env={e!r} is not a registered Gymnasium id; see `hebb-gym envs`")
-        if self.agent not in AGENTS:
-            raise ValueError(f"agent={self.agent!r} is not known; accepted: {', '.join(AGENTS)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not known; accepted: {', '.join(BACKENDS)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r} is not known; accepted: {', '.join(OPTIMIZERS)}")
+        self.env = parse_env_ids(self.env)
+        for s in settings_of(type(self)).values():
+            check_choices(s.name, getattr(self, s.name), s.choices)
+        if not (self.rho == "N" or (isinstance(self.rho, int) and not isinstance(self.rho, bool) and self.rho >= 1)):
+            raise ValueError(f"rho={self.rho!r} is not accepted; accepted: an int >= 1, or 'N'")
         if self.popsize < 2 or self.popsize % 2:
             raise ValueError(f"popsize={self.popsize!r} must be an even number >= 2 (antithetic sampling)")
         if self.generations < 1:
             raise ValueError(f"generations={self.generations!r} must be >= 1")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers!r} must be >= 0 (0 = one per core)")
-        for name in ("sigma", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
+        self.schedule()  # checks the step-size / noise settings
+
+    def schedule(self) -> Schedule:
+        """The ES schedule of this run (step size, noise, their decays and floors, L2 penalty, optimiser)."""
+        mine = {f.name for f in fields(self)}
+        return Schedule(**{name: getattr(self, name) for name in _SCHEDULE if name in mine})
 
     def fitness_config(self) -> FitnessConfig:
         return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs())
 
     def rollout_env_kwargs(self) -> dict[str, Any]:
-        """Env kwargs of fitness rollouts: the quadruped's own unhealthy termination is off unless asked for.
+        """Env kwargs of fitness rollouts; see :func:`agents.evaluation.envs.rollout_env_kwargs`."""
+        return rollout_env_kwargs(self.env, self.env_kwargs, self.env_termination)
 
-        Random plastic networks make the MuJoCo ant hop above Ant-v5's healthy range (z > 1) within
-        a few dozen steps; as in the original code, the trainer's early stop judges an episode instead.
-        """
-        kwargs = dict(self.env_kwargs)
-        if hebb_gym.task_of(self.env[0]) == "ant" and not self.env_termination:
-            kwargs.setdefault("terminate_when_unhealthy", False)
-        return kwargs
+    def policy_options(self) -> dict[str, Any]:
+        """The settings that apply to this run's agent kind only (the Hebbian rule, rho, init)."""
+        return {s.name: getattr(self, s.name) for s in settings_of(type(self)).values()
+                if s.agents is not None and self.agent in s.agents}
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -96,19 +130,16 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that define the run's results (not how or where it is computed, nor its length)."""
         d = self.to_json()
-        for k in ("backend", "workers", "address", "generations", "tensorboard"):
-            d.pop(k)
+        for f in fields(self):
+            if f.metadata.get("identity", True) is False:
+                d.pop(f.name)
         return d
-
 
 
 def build_policy(config: TrainConfig) -> Policy:
     """The policy a run trains, built from the first training env (with its env kwargs) and the run seed."""
-    options: dict[str, Any] = {}
-    if config.agent == "hebbian":
-        options = {"rule": config.rule, "rho": config.rho, "init": config.init}
     env = gym.make(config.env[0], **config.env_kwargs)
     try:
-        return policy_class(config.agent).from_env(env, seed=config.seed, **options)
+        return policy_class(config.agent).from_env(env, seed=config.seed, **config.policy_options())
     finally:
         env.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from agents.training.config import TrainConfig
 from agents.util.csvfile import csv_text, read_csv
+from agents.util.statefile import StateFileError, load_state, save_state
 
 METRIC_FIELDS = (
     "generation", "best", "mean", "std", "min", "best_so_far", "nonfinite", "env_steps",
@@ -33,36 +34,142 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in read_csv(Path(run_dir) / "metrics.csv")]
 
 
+#: The kind written into checkpoint files (see :mod:`agents.util.statefile`).
+CHECKPOINT_KIND = "hebb-gym-checkpoint"
+#: Files a run writes into its directory (besides ``tensorboard/`` and the lock).
+RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "best.pt", "last.pt", "learning_curve.png", "train.log")
+LOCK_FILE = ".lock"
+
+
+def save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    """Write a checkpoint atomically: arrays and plain values only, with a checksum."""
+    save_state(path, ckpt, CHECKPOINT_KIND)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint, turning any failure into a RunDirError that names the file."""
+    """Read a checkpoint without executing anything, turning any failure into a RunDirError naming the file."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt, truncated, not a torch file
-        raise RunDirError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); "
-                          "start a new run in another --out directory") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != 1:
-        raise RunDirError(f"checkpoint {path} is not a hebb-gym checkpoint (format 1)")
+        ckpt = load_state(path, CHECKPOINT_KIND)
+    except StateFileError as exc:
+        raise RunDirError(f"checkpoint {exc}; it is corrupt or not a hebb-gym checkpoint, and was not loaded. "
+                          "Start a new run in another --out directory") from exc
+    if not isinstance(ckpt, dict) or not {"generation", "strategy", "metrics", "best"} <= set(ckpt):
+        raise RunDirError(f"checkpoint {path} lacks the fields of a hebb-gym checkpoint; it was not used")
     return ckpt
 
 
-def prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> dict[str, Any] | None:
-    """Check the run directory against the config; returns the checkpoint to resume from, if any."""
+def _metric_rows(out: Path) -> int:
+    try:
+        return len(read_csv(out / "metrics.csv"))
+    except (OSError, ValueError):
+        return 0
+
+
+def check_run_dir(out: Path, config: TrainConfig, resume: bool) -> dict[str, Any] | None:
+    """Check ``out`` against the config without writing anything; returns the checkpoint to resume from, if any.
+
+    Refused: a new run into a directory that holds anything; ``resume`` of a missing directory, of one made
+    with other settings, or of one whose metrics or policies would be overwritten for want of a checkpoint.
+    """
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file, not a directory")
+    present = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) if out.is_dir() else []
     cfg_path = out / "config.json"
-    if not cfg_path.exists():
-        if resume and out.exists() and any(out.iterdir()):
-            raise RunDirError(f"--resume: {out} has no config.json; it is not a hebb-gym run directory")
-        out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        if cfg_path.exists():
+            raise RunDirError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        if present:
+            raise RunDirError(f"--out {out} is not empty (it holds {', '.join(present[:5])}"
+                              f"{', ...' if len(present) > 5 else ''}); choose a new or empty directory")
         return None
+    if not out.is_dir():
+        raise RunDirError(f"--resume: {out} does not exist, so there is nothing to resume; check --out, "
+                          "or leave out --resume to start a new run there")
+    if not cfg_path.exists():
+        raise RunDirError(f"--resume: {out} has no config.json; it is not a hebb-gym run directory")
     try:
         saved = TrainConfig.from_json(json.loads(cfg_path.read_text())["train"])
     except (ValueError, KeyError, TypeError) as exc:
         raise RunDirError(f"{cfg_path} is unreadable ({exc}); choose another --out directory") from exc
-    if not resume:
-        raise RunDirError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if saved.identity() != config.identity():
         diff = {k: (v, config.identity()[k]) for k, v in saved.identity().items() if config.identity()[k] != v}
         raise RunDirError(f"--resume: {out} was made with other settings (saved, given): {diff}")
     ckpt_path = out / "checkpoint.pt"
-    return load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt_path.exists():
+        return load_checkpoint(ckpt_path)
+    rows = _metric_rows(out)
+    kept = [n for n in ("best.pt", "last.pt") if (out / n).exists()]
+    if rows or kept:
+        what = ", ".join(([f"metrics.csv with {rows} generation(s)"] if rows else []) + kept)
+        raise RunDirError(f"--resume: {out} has no checkpoint.pt but holds {what}; resuming would start again at "
+                          "generation 0 and overwrite them. Restore checkpoint.pt, or move the directory away and "
+                          "start a new run")
+    return None
 
 
+class RunLock:
+    """An advisory lock on a run directory: ``.lock`` holds the trainer's pid and host while it runs.
+
+    A second trainer is refused; a lock left by a process that no longer runs (on this host) is stale and
+    taken over.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LOCK_FILE
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and not self._stale(holder):
+                    raise RunDirError(
+                        f"{self.path.parent} is in use by another trainer (pid {holder.get('pid')} on "
+                        f"{holder.get('host')} since {holder.get('since')}); wait for it to finish, or delete "
+                        f"{self.path} if that trainer is gone") from None
+                try:
+                    os.unlink(self.path)  # stale (or unreadable): take it over
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise RunDirError(f"could not take the lock {self.path}; another trainer is starting there")
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            holder = json.loads(self.path.read_text())
+            return holder if isinstance(holder, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _stale(holder: dict[str, Any]) -> bool:
+        if holder.get("host") != socket.gethostname():
+            return False  # another machine's process cannot be checked from here
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, KeyError, ValueError, TypeError):
+            return False
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

@@ -1,0 +1,81 @@
+"""Command-line flags generated from settings (:mod:`agents.util.settings`), and values read back from them.
+
+A setting ``name`` becomes ``--name`` (underscores as dashes) with the setting's parser, default, help
+and accepted values; a bool that defaults to False is a switch, one that defaults to True is turned off
+by ``--no-name``; tuples are comma-separated, dicts JSON objects. Metadata ``flag`` / ``flag_type`` /
+``from_flag`` give a setting another spelling (``env_kwargs`` is ``--physics``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Iterable
+
+from agents.util.settings import Setting
+
+__all__ = ["add_settings", "flag_of", "setting_values"]
+
+
+def _flag_setting(s: Setting) -> Setting:
+    """The setting as the command line spells it: the flag's own type, default and choices where it has them."""
+    if s.flag_annotation is None:
+        return s
+    return Setting(s.flag or s.name, s.flag_annotation, s.flag_default, s.help, s.flag_choices)
+
+
+def flag_of(s: Setting, prefix: str = "") -> str:
+    """The option string of setting ``s`` (``--max-steps``, ``--no-early-stop``, ``--physics``), after ``prefix``."""
+    name = s.flag or s.name
+    if s.flag is None and _flag_setting(s).kind == "bool" and s.default is True:
+        name = f"no_{name}"
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _argparse_type(s: Setting):
+    def parse(text: str) -> Any:
+        try:
+            return s.parse_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = s.kind
+    return parse
+
+
+def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setting], prefix: str = "") -> list[Setting]:
+    """Add one flag per setting to ``parser`` (dest: ``prefix + name``); returns the settings, for :func:`setting_values`."""
+    added = []
+    for s in settings:
+        f = _flag_setting(s)
+        kwargs: dict[str, Any] = {"dest": prefix + s.name, "default": f.default}
+        help_text = f.help
+        if f.kind == "bool" and not f.optional:
+            kwargs["action"] = "store_false" if f.default else "store_true"
+            if f.default:
+                help_text = f"turn off {help_text}"
+        else:
+            kwargs["type"] = _argparse_type(f)
+            if f.choices is not None:
+                kwargs["metavar"] = "{" + ",".join(map(str, f.choices)) + "}"
+            if f.default is not None and f.default != {}:
+                help_text = f"{help_text} (default: {_shown(f.default)})"
+        parser.add_argument(flag_of(s, prefix), help=help_text, **kwargs)
+        added.append(s)
+    return added
+
+
+def setting_values(args: argparse.Namespace, settings: Iterable[Setting], prefix: str = "") -> dict[str, Any]:
+    """The value of each setting from parsed ``args`` (flags added by :func:`add_settings` with the same prefix)."""
+    out = {}
+    for s in settings:
+        value = getattr(args, prefix + s.name)
+        if isinstance(value, dict):
+            value = dict(value)  # never hand out argparse's default object
+        out[s.name] = s.from_flag(value) if s.from_flag is not None else value
+    return out
