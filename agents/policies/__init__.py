@@ -1,6 +1,7 @@
 """The three policies behind one interface, and ``load_policy`` that reads any of their files.
 
-Modules: :mod:`~agents.policies.base` (the shared interface: ``predict``, ``batch``, flat vectors),
+Modules: :mod:`~agents.policies.base` (``Policy``: ``predict``, flat vectors, files) and
+:mod:`~agents.policies.batch` (``PolicyBatch``, ``PolicyState``: the batched interface),
 :mod:`~agents.policies.files` (the policy file format), :mod:`~agents.policies.spaces`,
 :mod:`~agents.policies.seeding`, :mod:`~agents.policies.networks`, :mod:`~agents.policies.rules`, one
 module per policy (``hebbian``, ``static``, ``lstm``) and :mod:`~agents.policies.plastic_step` (the
@@ -13,7 +14,8 @@ import copy
 
 import numpy as np
 
-from agents.policies.base import Policy, PolicyBatch, PolicyState, load_policy
+from agents.policies.base import Policy, load_policy
+from agents.policies.batch import PolicyBatch, PolicyState
 from agents.policies.files import FORMAT_VERSION, register_policy_class
 from agents.policies.hebbian import HebbianBatch, HebbianPolicy
 from agents.policies.lstm import LSTMBatch, LSTMPolicy

@@ -3,8 +3,9 @@
 A file holds a dict: ``format`` (:data:`FILE_MAGIC`), ``format_version`` (:data:`FORMAT_VERSION`),
 ``class`` (the policy class's name, as registered by :func:`register_policy_class`), ``env_id``,
 ``observation_space`` and ``action_space`` (:func:`agents.policies.spaces.describe_space`), ``options``,
-``seed``, ``flat`` (the float32 parameter vector as a tensor) and the fields a class adds (the Hebbian
-``assignment``). :meth:`agents.policies.base.Policy.save` and ``Policy.load`` build and read that dict.
+``seed``, ``flat`` (the float32 parameter vector as a tensor), ``assignment`` (Hebbian shared rules, else
+None) and ``obs_norm`` (the observation normaliser's state, or None). ``Policy.save`` and ``Policy.load``
+(:mod:`agents.policies.base`) build and read that dict.
 """
 
 from __future__ import annotations

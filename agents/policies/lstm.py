@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from agents.policies.base import Policy, PolicyBatch, PolicyState, check_n_envs
+from agents.policies.base import Policy
+from agents.policies.batch import PolicyBatch, PolicyState, check_n_envs
 from agents.policies.files import register_policy_class
 from agents.policies.networks import activation_buffer, row_dot
 from agents.policies.seeding import StateSeed, state_generators
