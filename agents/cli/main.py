@@ -14,7 +14,8 @@ from agents.cli.probes import add_probe_commands
 from agents.evaluation.envs import PHYSICS, parse_env_ids
 from agents.experiments.evaluate import evaluate_to_files
 from agents.experiments.random_rollouts import rollout_all, summary_rows
-from agents.training import TrainConfig, train
+from agents.training import TrainConfig, TrainingError, train, train_config
+from agents.training.presets import list_presets, preset_description
 from agents.training.curves import plot_learning_curves
 from agents.util.settings import settings_of
 from agents.util.tables import markdown_table, text_table
@@ -38,12 +39,21 @@ def _envs(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    config = TrainConfig(**setting_values(args, settings_of(TrainConfig).values()))
+    config = train_config(setting_values(args, settings_of(TrainConfig).values()), args.out, args.resume)
     result = train(config, args.out, resume=args.resume, progress=not args.quiet)
     print(f"best fitness {result.best_fitness:.3f} after {result.generations} generations")
     print(f"learning curve: {result.curve_path}")
     print(f"best policy:    {result.best_path}")
     print(f"last policy:    {result.last_path}")
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    rows = [[name, preset_description(name)] for name in list_presets()]
+    print(text_table(["preset", "description"], rows))
+    if args.show:
+        config = TrainConfig.from_preset(args.show, **({"agent": args.agent} if args.agent else {}))
+        print(text_table(["setting", "value"], [[k, v] for k, v in config.to_json().items()]))
     return 0
 
 
@@ -85,11 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_envs)
 
     p = sub.add_parser("train", help="meta-learn Hebbian rules (or static / LSTM weights) with Evolution Strategies")
-    add_settings(p, settings_of(TrainConfig).values())  # one flag per TrainConfig field
+    add_settings(p, settings_of(TrainConfig).values(), given_only=True)  # one flag per TrainConfig field
     p.add_argument("--out", default="runs/default", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train)
+
+    p = sub.add_parser("presets", help="list the shipped training presets (hebb-gym train --preset NAME)")
+    p.add_argument("--show", default=None, help="print every resolved setting of this preset")
+    p.add_argument("--agent", default=None, help="the agent kind to resolve --show for (presets may differ by kind)")
+    p.set_defaults(handler=_presets)
 
     p = sub.add_parser("evaluate", help="evaluate a run's best policy or a policy file on variants")
     p.add_argument("target", help="run directory (uses best.pt) or policy file")
@@ -118,9 +133,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as exc:
-        print(f"hebb-gym {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, TrainingError) as exc:  # expected failures: one line, exit code 2
+        what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else exc
+        print(f"hebb-gym {args.command}: error: {what}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"hebb-gym {args.command}: stopped by a signal{_resume_hint(args)}", file=sys.stderr)
+        return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    out = getattr(args, "out", None)
+    if args.command != "train" or out is None or not (Path(out) / "checkpoint.pt").exists():
+        return ""
+    return f"; every finished generation is saved: continue with  hebb-gym train --resume --out {out}"
 
 
 if __name__ == "__main__":

@@ -48,12 +48,16 @@ def _argparse_type(s: Setting):
     return parse
 
 
-def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setting], prefix: str = "") -> list[Setting]:
-    """Add one flag per setting to ``parser`` (dest: ``prefix + name``); returns the settings, for :func:`setting_values`."""
+def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setting], prefix: str = "",
+                 given_only: bool = False) -> list[Setting]:
+    """Add one flag per setting to ``parser`` (dest: ``prefix + name``); returns the settings, for :func:`setting_values`.
+
+    ``given_only``: flags not on the command line leave no value (so a preset's values stand for them).
+    """
     added = []
     for s in settings:
         f = _flag_setting(s)
-        kwargs: dict[str, Any] = {"dest": prefix + s.name, "default": f.default}
+        kwargs: dict[str, Any] = {"dest": prefix + s.name, "default": argparse.SUPPRESS if given_only else f.default}
         help_text = f.help
         if f.kind == "bool" and not f.optional:
             kwargs["action"] = "store_false" if f.default else "store_true"
@@ -71,9 +75,14 @@ def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setti
 
 
 def setting_values(args: argparse.Namespace, settings: Iterable[Setting], prefix: str = "") -> dict[str, Any]:
-    """The value of each setting from parsed ``args`` (flags added by :func:`add_settings` with the same prefix)."""
+    """The value of each setting from parsed ``args`` (flags added by :func:`add_settings` with the same prefix).
+
+    Settings whose flag left no value (``given_only``) are left out.
+    """
     out = {}
     for s in settings:
+        if not hasattr(args, prefix + s.name):
+            continue
         value = getattr(args, prefix + s.name)
         if isinstance(value, dict):
             value = dict(value)  # never hand out argparse's default object

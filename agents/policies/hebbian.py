@@ -28,10 +28,12 @@ from agents.policies.plastic_step import Plan, make_plan, plastic_step
 from agents.policies.rules import Rule, block_assignment, get_rule, num_rules_for, stack_terms
 from agents.policies.seeding import StateSeed, state_generators
 
-__all__ = ["INITS", "HebbianBatch", "HebbianPolicy"]
+__all__ = ["INITS", "RENORMS", "HebbianBatch", "HebbianPolicy"]
 
 #: Accepted ``init`` options: how plastic weights start each episode.
 INITS = ("uniform", "normal", "xavier", "coevolved")
+#: Accepted ``renorm`` options: which networks divide their plastic layers by max |w| after each update.
+RENORMS = ("auto", "on", "off")
 
 
 @register_policy_class
@@ -42,11 +44,11 @@ class HebbianPolicy(Policy):
     per rule, int in [1, N] or ``"N"``; default 1), ``init`` (``uniform`` in [-init_scale, init_scale],
     ``normal`` with std init_scale, ``xavier`` uniform, or ``coevolved``: initial weights are parameters),
     ``init_scale`` (default 0.1), ``renorm`` (divide every plastic layer by its max |w| after each update:
-    None = the car's networks only, as in the original code; True / False for every network).
+    ``"auto"`` = the car's networks only, as in the original code; ``"on"`` / ``"off"`` for every network).
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
-        "rule": "ABCD_lr", "rho": 1, "init": "uniform", "init_scale": 0.1, "renorm": None,
+        "rule": "ABCD_lr", "rho": 1, "init": "uniform", "init_scale": 0.1, "renorm": "auto",
     }
 
     def _configure(self) -> None:
@@ -67,9 +69,9 @@ class HebbianPolicy(Policy):
         self.num_synapses = self.spec.num_synapses
         self.num_rules = num_rules_for(self.num_synapses, o["rho"])
         self.rho = self.num_synapses if o["rho"] == "N" else int(o["rho"])
-        if o["renorm"] not in (None, True, False):
-            raise ValueError(f"renorm={o['renorm']!r} is not accepted; use None (car only), True or False")
-        self.normalize = self.spec.kind == "cnn" if o["renorm"] is None else bool(o["renorm"])
+        if o["renorm"] not in RENORMS:
+            raise ValueError(f"renorm={o['renorm']!r} is not accepted; accepted: {', '.join(RENORMS)}")
+        self.normalize = self.spec.kind == "cnn" if o["renorm"] == "auto" else o["renorm"] == "on"
         self._assignment: np.ndarray | None = None
         if self.num_rules != self.num_synapses:
             self._assignment = block_assignment(self.num_synapses, self.rho)

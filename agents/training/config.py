@@ -8,7 +8,10 @@ that say how, where or how long a run is computed, not what it computes (``ident
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -18,8 +21,9 @@ from agents.evaluation.backends import BACKENDS
 from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, rollout_env_kwargs
 from agents.evaluation.fitness import FitnessConfig
 from agents.policies import AGENTS, Policy, policy_class
-from agents.policies.hebbian import INITS
+from agents.policies.hebbian import INITS, RENORMS
 from agents.policies.rules import RULES
+from agents.training.presets import load_preset
 from agents.util.settings import check_choices, settings_of
 
 _SCHEDULE = {f.name: f for f in fields(Schedule)}
@@ -58,6 +62,13 @@ class TrainConfig:
         "parse": parse_rho, "agents": ("hebbian",)})
     init: str = field(default="uniform", metadata={
         "help": "initial plastic weights of every episode", "choices": INITS, "agents": ("hebbian",)})
+    renorm: str = field(default="auto", metadata={
+        "help": "divide every plastic layer by its max |w| after each update (auto: the car's networks only)",
+        "choices": RENORMS, "agents": ("hebbian",)})
+    init_std: float = field(default=0.1, metadata={
+        "help": "std of the normal draw of the initial parameters (Hebbian coefficients, weights); original code: 1"})
+    obs_norm: bool = field(default=False, metadata={
+        "help": "normalise vector observations by running statistics of the states the population visited"})
     popsize: int = field(default=200, metadata={"help": "individuals per generation; even (antithetic pairs)"})
     generations: int = field(default=100, metadata={"help": "ES generations", "identity": False})
     sigma: float = _schedule_field("sigma")
@@ -82,6 +93,13 @@ class TrainConfig:
         "help": "Ray cluster address to join (ray backend)", "identity": False})
     seed: int = field(default=0, metadata={"help": "everything random in the run derives from it"})
     env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=ENV_KWARGS_METADATA)
+    centre_every: int = field(default=1, metadata={
+        "help": "evaluate the search centre on fresh episodes every K generations (0: never)", "identity": False})
+    centre_episodes: int = field(default=5, metadata={
+        "help": "fresh episodes per training variant of each centre evaluation", "identity": False})
+    preset: str | None = field(default=None, metadata={
+        "help": "start from a shipped preset (hebb-gym presets); flags given explicitly override it",
+        "identity": False})
     tensorboard: bool = field(default=False, metadata={
         "help": "also log the metrics as TensorBoard events in OUT/tensorboard (tensorboard extra)",
         "identity": False})
@@ -98,6 +116,11 @@ class TrainConfig:
             raise ValueError(f"generations={self.generations!r} must be >= 1")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers!r} must be >= 0 (0 = one per core)")
+        if self.centre_every < 0 or self.centre_episodes < 1:
+            raise ValueError(f"centre_every={self.centre_every!r} must be >= 0 and centre_episodes="
+                             f"{self.centre_episodes!r} >= 1")
+        if not (self.init_std >= 0 and self.init_std < float("inf")):
+            raise ValueError(f"init_std={self.init_std!r} must be a finite number >= 0")
         self.schedule()  # checks the step-size / noise settings
 
     def schedule(self) -> Schedule:
@@ -123,6 +146,13 @@ class TrainConfig:
         return d
 
     @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+        """The config of preset ``name`` (``agents/training/presets/NAME.toml``), ``overrides`` on top."""
+        agent = overrides.get("agent")
+        values = load_preset(name, {f.name for f in fields(cls)} - {"preset"}, agent)
+        return cls(**{**values, **overrides, "preset": name})
+
+    @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -143,3 +173,21 @@ def build_policy(config: TrainConfig) -> Policy:
         return policy_class(config.agent).from_env(env, seed=config.seed, **config.policy_options())
     finally:
         env.close()
+
+
+def train_config(given: dict[str, Any], out: str | os.PathLike, resume: bool = False) -> TrainConfig:
+    """The config of a ``hebb-gym train`` command: its flags over the preset's values over the defaults.
+
+    With ``resume``, the run's saved ``config.json`` stands for every flag not given, so ``--resume --out DIR``
+    alone continues a run (flags given must agree with the saved run, or set how it is computed).
+    """
+    saved_path = Path(out) / "config.json"
+    if resume and saved_path.exists():
+        try:
+            saved = json.loads(saved_path.read_text())["train"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{saved_path} is unreadable ({exc}); choose another --out directory") from exc
+        return TrainConfig.from_json({**saved, **given})
+    if given.get("preset"):
+        return TrainConfig.from_preset(given["preset"], **{k: v for k, v in given.items() if k != "preset"})
+    return TrainConfig(**given)

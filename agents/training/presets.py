@@ -48,13 +48,24 @@ def preset_description(name: str) -> str:
     return str(_read(name).get("description", ""))
 
 
-def load_preset(name: str, allowed: set[str]) -> dict[str, Any]:
-    """The settings of preset ``name`` (its ``[train]`` table); keys outside ``allowed`` are a ValueError."""
+def load_preset(name: str, allowed: set[str], agent: str | None = None) -> dict[str, Any]:
+    """The settings of preset ``name`` for ``agent``: its ``[train]`` table, then its ``[agent.<agent>]`` table.
+
+    ``agent`` None means the preset's own ``agent`` (or the trainer's default). Keys outside ``allowed``
+    are a ValueError naming them and the accepted ones.
+    """
     data = _read(name)
     settings = data.get("train", {})
-    if not isinstance(settings, dict):
-        raise ValueError(f"preset {name!r}: [train] must be a table of settings")
-    unknown = sorted(set(settings) - allowed)
+    per_agent = data.get("agent", {})
+    if not isinstance(settings, dict) or not isinstance(per_agent, dict):
+        raise ValueError(f"preset {name!r}: [train] and [agent.<kind>] must be tables of settings")
+    out = dict(settings)
+    out.update(per_agent.get(agent or out.get("agent", "hebbian"), {}))
+    unknown = sorted(set(out) - allowed)
+    for kind, table in per_agent.items():
+        unknown += sorted(f"agent.{kind}.{k}" for k in set(table) - allowed)
     if unknown:
         raise ValueError(f"preset {name!r} sets unknown key(s) {unknown}; accepted: {', '.join(sorted(allowed))}")
-    return dict(settings)
+    if isinstance(out.get("env"), list):
+        out["env"] = tuple(out["env"])
+    return out
