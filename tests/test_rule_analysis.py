@@ -14,7 +14,8 @@ import pytest
 import hebb_gym  # noqa: F401
 from agents.cli import main
 from agents.cli.probes import add_probe_commands
-from agents.experiments.rule_analysis import MISSING_SKLEARN, analyse_rules, choose_k, pca
+from agents.experiments.rule_analysis import analyse_rules
+from agents.experiments.rule_clusters import MISSING_SKLEARN, choose_k, pca
 from agents.policies import HebbianPolicy, StaticPolicy, load_policy
 from agents.training import TrainConfig, train
 
