@@ -16,15 +16,26 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import mujoco
+import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from hebb_gym.ant_mujoco import HebbAntMujoco
 
-__all__ = ["AntBatch", "supports"]
+__all__ = ["AntBatch", "supports", "time_limit"]
 
 #: Wrappers ``gym.make`` adds that do not change what a step returns (the time limit is the caller's).
 _PLAIN_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+
+
+def time_limit(env: Any) -> int | None:
+    """The ``max_episode_steps`` of the TimeLimit among ``env``'s wrappers (None if it has none)."""
+    w = env
+    while isinstance(w, gym.Wrapper):
+        if isinstance(w, TimeLimit):
+            return int(w._max_episode_steps)
+        w = w.env
+    return None
 
 
 def supports(env: Any) -> bool:
@@ -47,7 +58,11 @@ def supports(env: Any) -> bool:
 
 
 class AntBatch:
-    """Steps a fixed list of (reset) HebbAntMujoco envs together; envs are addressed by index."""
+    """Steps a fixed list of (reset) HebbAntMujoco envs together; envs are addressed by index.
+
+    The envs' time limits are not applied here (``step`` bypasses the wrappers); ``time_limits`` lists
+    them for the caller.
+    """
 
     def __init__(self, envs: Sequence[Any]) -> None:
         if not envs:
@@ -57,6 +72,7 @@ class AntBatch:
                 raise ValueError(f"envs[{k}] ({env!r}) is not a plain HebbAntMujoco; use env.step instead")
         self.wrapped = list(envs)
         self.envs = [env.unwrapped for env in envs]
+        self.time_limits = [time_limit(env) for env in envs]  # max_episode_steps of each env, None: no limit
         first = self.envs[0]
         for name in ("frame_skip", "_forward_reward_weight", "_ctrl_cost_weight", "_contact_cost_weight",
                      "_healthy_reward", "_terminate_when_unhealthy", "_healthy_z_range", "_contact_force_range",

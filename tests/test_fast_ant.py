@@ -1,4 +1,12 @@
-"""The lean quadruped stepping path equals Gymnasium's ``env.step`` bit for bit, and is only used where it does."""
+"""The lean quadruped stepping path equals Gymnasium's ``env.step`` bit for bit, and is only used where it does.
+
+The early stops are exercised on both paths by policies built to trigger them on any machine (not by
+random individuals whose chaotic trajectories happen to end early on one CPU): a constant-action static
+policy that flattens its legs until the torso sinks below the healthy height (termination), and a
+Hebbian policy whose "D" term is a clock that sweeps the hips slowly after the grace period, pushing the
+planted body backwards for some 45 steps in a row (the backward-streak stop). Both motions are
+quasi-static, so rounding differences between CPUs do not grow into a different outcome.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,9 @@ import pytest
 import hebb_gym  # noqa: F401  (registers the ids)
 from hebb_gym.ant_batch import AntBatch, supports
 from agents.evaluation.fitness import EnvPool, evaluate_slice
+from agents.evaluation.rollout import AntStepper, GymStepper, rollout
+from agents.evaluation.scores import ANT_GRACE_STEPS, task_score
+from agents.policies import HebbianPolicy, StaticPolicy
 from agents.es.params import candidate_params, strategy_factory
 from agents.training import build_policy
 from agents.training import TrainConfig
@@ -65,20 +76,114 @@ def test_only_plain_mujoco_ants_take_the_fast_path():
         AntBatch([gym.make(ANT), gym.make(ANT, include_cfrc_ext_in_observation=True)])
 
 
+# Action indices of each leg's hip and ankle (Ant-v5 actuator order: hip_4, ankle_4, hip_1, ankle_1, ...).
+HIP, ANKLE = (2, 4, 6, 0), (3, 5, 7, 1)
+#: Legs flat out: the torso sinks from about 0.7 to 0.38 within 6 steps.
+FLAT_LEGS = (1, -1, 1, -1, -1, 1, -1, 1)
+#: Ankles pressed down: the torso stays above 0.6.
+STANDING = (0, 1, 0, 1, 0, -1, 0, -1)
+SUNK = {"terminate_when_unhealthy": True, "healthy_z_range": (0.41, 1.0)}
+
+
+def _dense_flat(policy, weights, prefix="dense"):
+    flat = policy.get_flat()
+    layout = dict(policy.layout)
+    for j, w in enumerate(weights):
+        flat[layout[f"{prefix}.{j}"]] = w.ravel()
+    return flat
+
+
+def _unit_input(policy):
+    """Dense weights with a unit that is exactly 1 in both hidden layers (tanh(100 z), z the torso height)."""
+    weights = [np.zeros(shape) for shape in policy.spec.dense_shapes]
+    weights[0][0, 0] = weights[1][0, 0] = 100.0
+    return weights
+
+
+def constant_actions(policy, actions):
+    """Flat static weights whose actions are exactly ``actions`` (+-1) whatever the observation."""
+    weights = _unit_input(policy)
+    weights[2][:, 0] = 100.0 * np.asarray(actions, dtype=np.float64)
+    return _dense_flat(policy, weights)
+
+
+def backward_pusher(policy, t0=230, width=15):
+    """Flat parameters of a Hebbian "AD"/coevolved policy: ankles pressed down, hips swept by a clock.
+
+    With A = 0 a synapse's weight is its initial value plus D per step, so hip action k is
+    ``tanh(hips[k] * (t - t0) / width)``: held still at -hips[k], then swept to +hips[k] around step t0;
+    the feet stick and the torso moves backwards about 0.9 m, every step for some 45 steps.
+    """
+    hips, ankles = (-1, 1, 1, 1), (1, 1, -1, -1)
+    init = _unit_input(policy)
+    drift = [np.zeros(shape) for shape in policy.spec.dense_shapes]
+    for k in range(4):
+        init[2][HIP[k], 0] = -hips[k] * t0 / width
+        drift[2][HIP[k], 0] = hips[k] / width
+        init[2][ANKLE[k], 0] = 100.0 * ankles[k]
+    flat = _dense_flat(policy, init, prefix="init")
+    coefficients = np.zeros((policy.num_synapses, 2))  # ("A", "D") per synapse
+    coefficients[:, 1] = np.concatenate([d.ravel() for d in drift])
+    flat[dict(policy.layout)["rules"]] = coefficients.ravel()
+    return flat
+
+
+def _both_paths(policy, flats, max_steps, early_stop, env_kwargs):
+    """rollout() of ``flats`` (one episode each) through AntBatch and through env.step, same seeds."""
+    results = []
+    for lean in (True, False):
+        envs = [gym.make(ANT, max_episode_steps=max_steps, **env_kwargs) for _ in flats]
+        stepper = AntStepper(AntBatch(envs)) if lean else GymStepper(envs)
+        batch = policy.batch(np.stack(flats))
+        state = batch.initial_state(1, seed=list(range(len(flats))))
+        results.append(rollout(batch, state, stepper, [21 + k for k in range(len(flats))], max_steps=max_steps,
+                               score=task_score("ant"), early_stop=early_stop, stop_nonfinite=True))
+        for env in envs:
+            env.close()
+    for name in ("scores", "returns", "distances", "lengths", "nonfinite"):
+        np.testing.assert_array_equal(getattr(results[0], name), getattr(results[1], name), err_msg=name)
+    assert results[0].steps == results[1].steps
+    return results[0]
+
+
+def test_a_sinking_body_terminates_on_both_paths():
+    policy = StaticPolicy.from_env(ANT, seed=0)
+    flats = [constant_actions(policy, FLAT_LEGS), constant_actions(policy, STANDING)]
+    result = _both_paths(policy, flats, 60, False, SUNK)
+    assert result.lengths[0, 0] < 15, "the flat-legged body did not sink below the healthy height"
+    assert result.lengths[1, 0] == 60  # standing it stays healthy: the termination was the sinking
+
+
+def test_a_body_pushed_backwards_stops_early_on_both_paths():
+    policy = HebbianPolicy.from_env(ANT, seed=0, rule="AD", init="coevolved")
+    pusher = backward_pusher(policy)
+    on = _both_paths(policy, [pusher], 300, True, {"terminate_when_unhealthy": False})
+    assert ANT_GRACE_STEPS < on.lengths[0, 0] < 260, "the backward streak did not end the episode"
+    off = _both_paths(policy, [pusher], 300, False, {"terminate_when_unhealthy": False})
+    assert off.lengths[0, 0] == 300 and off.distances[0, 0] < on.distances[0, 0] - 0.3  # it kept going back
+
+
 @pytest.mark.parametrize(
-    "kw",
+    ("kw", "designed"),
     [
-        dict(early_stop=True, max_steps=150, env_kwargs={"terminate_when_unhealthy": True}),  # ants fall over
-        dict(early_stop=True, max_steps=300, env_kwargs={"terminate_when_unhealthy": False}),  # backward streaks
-        dict(early_stop=False, episodes=2, max_steps=60, env=(ANT, "HebbAnt-LongRearLegs-v0"),
-             env_kwargs={"terminate_when_unhealthy": False}),
+        # individual 0 sinks below the healthy height: terminations
+        (dict(agent="static", early_stop=True, max_steps=150, env_kwargs=SUNK), "sinker"),
+        # individual 0 is pushed backwards after the grace period: backward-streak stops
+        (dict(agent="hebbian", rule="AD", init="coevolved", early_stop=True, max_steps=300,
+              env_kwargs={"terminate_when_unhealthy": False}), "pusher"),
+        (dict(early_stop=False, episodes=2, max_steps=60, env=(ANT, "HebbAnt-LongRearLegs-v0"),
+              env_kwargs={"terminate_when_unhealthy": False}), None),
     ],
 )
-def test_fitnesses_equal_the_generic_path(kw):
+def test_fitnesses_equal_the_generic_path(kw, designed):
     cfg = TrainConfig(**{"popsize": 6, "sigma": 0.1, "seed": 3, **kw})
     policy = build_policy(cfg)
     strategy = strategy_factory(policy, cfg)()
     params, assignment = candidate_params(strategy, strategy.ask(), 0, 6)
+    if designed == "sinker":
+        params[0] = constant_actions(policy, FLAT_LEGS)
+    elif designed == "pusher":
+        params[0] = backward_pusher(policy)
     fast_pool, generic_pool = EnvPool(cfg.fitness_config()), EnvPool(cfg.fitness_config())
     generic_pool.fast_ant = lambda env_id, count: None  # force Gymnasium's env.step
     try:

@@ -49,11 +49,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    rows = [[name, preset_description(name)] for name in list_presets()]
-    print(text_table(["preset", "description"], rows))
     if args.show:
         config = TrainConfig.from_preset(args.show, **({"agent": args.agent} if args.agent else {}))
         print(text_table(["setting", "value"], [[k, v] for k, v in config.to_json().items()]))
+        return 0
+    print(text_table(["preset", "description"], [[name, preset_description(name)] for name in list_presets()]))
     return 0
 
 

@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Protocol
 
 import numpy as np
+import torch
 
 from agents.evaluation.fitness import EnvPool, FitnessConfig, SliceResult, evaluate_slice
 from agents.es.params import candidate_params
@@ -55,8 +56,6 @@ class Worker:
     """Evaluates slices of successive generations against its own strategy replica."""
 
     def __init__(self, init: WorkerInit) -> None:
-        import torch
-
         torch.set_num_threads(1)
         self.policy = init.policy
         self.strategy = init.strategy_factory()

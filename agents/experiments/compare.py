@@ -12,8 +12,6 @@ every (agent, env) cell so their random initial plastic weights come from the sa
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +22,12 @@ import numpy as np
 
 import hebb_gym
 from agents.evaluation.envs import parse_env_ids
-from agents.util.atomic import atomic_write, atomic_write_text
 from agents.experiments.evaluate import EnvScore, resolve_policy_path
+from agents.experiments.ppo import MODEL_FILE, is_ppo_path, load_ppo
+from agents.policies import load_policy
+from agents.util.atomic import atomic_write_text
+from agents.util.csvfile import write_csv
+from agents.util.figures import grouped_bars, pyplot, save_figure  # grouped_bars: also read from here by loo.py
 from agents.util.tables import markdown_table
 from agents.util.threads import one_torch_thread
 
@@ -45,8 +47,6 @@ class Contender:
 
 def resolve_agent(arg: str | os.PathLike) -> Contender:
     """``[LABEL=]PATH`` -> Contender; PATH is an ES run dir (its ``best.pt``), a ``.pt`` file, a PPO run dir or zip."""
-    from agents.experiments.ppo import MODEL_FILE, is_ppo_path
-
     text = str(arg)
     label = None
     if "=" in text and not Path(text).exists():
@@ -117,8 +117,6 @@ def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: i
         raise ValueError(f"episodes={episodes!r} must be >= 1")
     kw = dict(env_kwargs or {})
     if contender.kind == "ppo":
-        from agents.experiments.ppo import load_ppo
-
         ppo = load_ppo(contender.path)
         if hebb_gym.task_of(env_id) != ppo.settings["task"]:
             raise ValueError(f"agent {contender.label!r} is a PPO model for task {ppo.settings['task']!r}; "
@@ -126,8 +124,6 @@ def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: i
         venv = ppo.make_eval_env(env_id, episodes, seed, max_steps, kw or ppo.settings.get("env_kwargs") or {})
         model: Any = ppo.model
     elif contender.kind == "es":
-        from agents.policies import load_policy
-
         model = load_policy(contender.path)
         venv = _es_vec_env(env_id, episodes, seed, max_steps, kw)
         if model.observation_space.shape != venv.observation_space.shape:
@@ -198,8 +194,8 @@ def compare(agents: Sequence[str | os.PathLike | Contender], env: str | Sequence
     result.rows = [_result_row(c, e, scores[(c.label, e)], seed, max_steps) for c in contenders for e in env_ids]
     if out is not None:
         out = Path(out)
-        result.csv_path = atomic_write_text(out / "results.csv", _csv(RESULT_FIELDS, result.rows))
-        result.episodes_path = atomic_write_text(out / "episodes.csv", _csv(EPISODE_FIELDS, _episode_rows(result, seed)))
+        result.csv_path = write_csv(out / "results.csv", result.rows, RESULT_FIELDS)
+        result.episodes_path = write_csv(out / "episodes.csv", _episode_rows(result, seed), EPISODE_FIELDS)
         result.table_path = atomic_write_text(out / "results.md", markdown_report(result, title))
         result.figure_path = plot_comparison(result, out / "results.png", title)
     return result
@@ -221,18 +217,9 @@ def _episode_rows(result: CompareResult, seed: int) -> list[dict[str, Any]]:
             for i in range(len(s.returns)):
                 d = s.distances[i]
                 rows.append({"agent": c.label, "env": e, "episode": i, "reset_seed": seed + i,
-                             "return": repr(float(s.returns[i])), "distance": "" if np.isnan(d) else repr(float(d)),
+                             "return": float(s.returns[i]), "distance": "" if np.isnan(d) else float(d),
                              "length": int(s.lengths[i])})
     return rows
-
-
-def _csv(fields: Sequence[str], rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
 
 
 def _pm(mean: float, std: float) -> str:
@@ -259,28 +246,9 @@ def markdown_report(result: CompareResult, title: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grouped_bars(ax: Any, groups: Sequence[str], series: Sequence[str], means: np.ndarray, stds: np.ndarray,
-                 ylabel: str) -> None:
-    """Bars of ``means[series, group]`` with ``stds`` as error bars, one cluster per group."""
-    width = 0.8 / max(len(series), 1)
-    x = np.arange(len(groups))
-    for k, name in enumerate(series):
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, means[k], width, yerr=stds[k], capsize=3,
-               label=name, color=f"C{k % 10}")
-    ax.set_xticks(x)
-    ax.set_xticklabels(groups, rotation=15, fontsize=8)
-    ax.set_ylabel(ylabel)
-    ax.axhline(0, color="k", lw=0.6)
-    ax.grid(axis="y", alpha=0.3)
-
-
 def plot_comparison(result: CompareResult, path: str | os.PathLike, title: str | None = None) -> Path:
     """Grouped bar chart (variants x agents) of the mean return, and of the distance for the quadruped."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = [c.label for c in result.contenders]
     groups = [variant_name(e) for e in result.env_ids]
     has_distance = any(not np.isnan(s.distances).all() for s in result.scores.values())
@@ -295,7 +263,4 @@ def plot_comparison(result: CompareResult, path: str | os.PathLike, title: str |
     axes[0, 0].set_title(title or "Comparison (mean +- std over episodes)")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -12,10 +10,14 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
+from PIL import Image
 
 import hebb_gym  # noqa: F401  (registers the variants)
-
+from agents.evaluation.rollout import GymStepper, Hook, Step, rollout
+from agents.policies import load_policy
+from agents.training import TrainConfig
 from agents.util.atomic import atomic_write, atomic_write_text
+from agents.util.csvfile import csv_text
 from agents.util.threads import one_torch_thread
 
 
@@ -55,9 +57,19 @@ def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
     cfg = Path(run_or_policy) / "config.json"
     if not cfg.is_file():
         return {}
-    from agents.training import TrainConfig
-
     return TrainConfig.from_json(json.loads(cfg.read_text())["train"]).rollout_env_kwargs()
+
+
+class _FirstEnvFrames(Hook):
+    """Collects env 0's rendered frame after each of its steps (the GIF of ``video_dir``)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env
+        self.frames: list[np.ndarray] = []
+
+    def after_step(self, step: Step) -> None:
+        if step.index.size and step.index[0] == 0:
+            self.frames.append(self.env.render())
 
 
 @one_torch_thread()
@@ -65,7 +77,11 @@ def evaluate_policy_on(
     policy: Any, env_id: str, episodes: int, seed: int = 0, max_steps: int | None = None,
     video_dir: str | os.PathLike | None = None, env_kwargs: dict[str, Any] | None = None,
 ) -> EnvScore:
-    """Run ``episodes`` full episodes in lockstep through ``policy.predict`` (batched, one env per episode)."""
+    """Run ``episodes`` full episodes (episode i resets with ``seed + i``) in the lockstep loop, one env each.
+
+    The numbers are those of ``policy.predict`` on a batch of the envs: a fresh state drawn from the
+    policy's own generator, no early stop.
+    """
     if episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be >= 1")
     kw = dict(env_kwargs or {})
@@ -73,39 +89,22 @@ def evaluate_policy_on(
         kw["max_episode_steps"] = max_steps
     render = video_dir is not None
     envs = [gym.make(env_id, render_mode="rgb_array" if render and i == 0 else None, **kw) for i in range(episodes)]
-    frames: list[np.ndarray] = []
+    video = _FirstEnvFrames(envs[0])
     try:
-        obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
-        active = np.ones(episodes, dtype=bool)
-        returns = np.zeros(episodes)
-        distances = np.full(episodes, np.nan)
-        lengths = np.zeros(episodes, dtype=np.int64)
-        state = None
-        while active.any():
-            actions, state = policy.predict(obs, state=state, deterministic=True)
-            for i in np.nonzero(active)[0]:
-                o, r, terminated, truncated, info = envs[i].step(actions[i])
-                obs[i] = o
-                returns[i] += r
-                lengths[i] += 1
-                if "distance" in info:
-                    distances[i] = info["distance"]
-                if render and i == 0:
-                    frames.append(envs[0].render())
-                if terminated or truncated:
-                    active[i] = False
+        batch = policy.batch(policy.get_flat()[None])
+        state = policy.initial_state(episodes)  # what predict(state=None) starts from
+        result = rollout(batch, state, GymStepper(envs), [seed + i for i in range(episodes)],
+                         hooks=[video] if render else ())
     finally:
         for env in envs:
             env.close()
-    if render and frames:
-        save_gif(frames, Path(video_dir) / f"{env_id}-seed{seed}.gif")
-    return EnvScore(env_id, returns, distances, lengths)
+    if render and video.frames:
+        save_gif(video.frames, Path(video_dir) / f"{env_id}-seed{seed}.gif")
+    return EnvScore(env_id, result.returns[0], result.distances[0], result.lengths[0])
 
 
 def save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 30, max_frames: int = 600) -> Path:
     """An animated GIF of RGB frames (every n-th frame beyond ``max_frames``), written atomically."""
-    from PIL import Image
-
     step = max(1, len(frames) // max_frames)
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames[::step]]
     return atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
@@ -114,12 +113,7 @@ def save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 30, max_frames
 
 def scores_csv(scores: Sequence[EnvScore]) -> str:
     """CSV text of the per-env summary rows."""
-    buf = io.StringIO()
-    rows = [s.row() for s in scores]
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_text([s.row() for s in scores])
 
 
 def evaluate_to_files(
@@ -132,8 +126,6 @@ def evaluate_to_files(
     A run directory is evaluated with the env kwargs its fitness rollouts used (physics backend,
     termination), unless ``stock_env``; a policy file always on the envs as registered.
     """
-    from agents.policies import load_policy
-
     policy = load_policy(resolve_policy_path(run_or_policy))
     env_kwargs = {} if stock_env else run_env_kwargs(run_or_policy)
     scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir, env_kwargs) for e in env_ids]

@@ -1,0 +1,148 @@
+"""Task scores and early stops, written once: what an episode is worth and when a hopeless one ends.
+
+* car: the score is the episode return; the original code ends an episode after 20 consecutive negative
+  rewards (the car is off the track or standing still).
+* quadruped: the score is ``info["distance"]`` (x-progress since reset); from step 200 on, an episode
+  ends once the torso has moved backwards 30 steps in a row.
+
+:class:`EpisodeScores` keeps the running score and stop state of a batch of episodes and is what the
+rollout loop (:mod:`agents.evaluation.rollout`) updates every step; :func:`stop_step` feeds one
+constructed stream of rewards / distances through the same code, so a stop condition can be checked
+without an environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+CAR_NEGATIVE_STREAK = 20
+ANT_GRACE_STEPS = 200
+ANT_BACKWARD_STREAK = 30
+
+#: What a step's signal of a :class:`StreakStop` is: the step's reward, or its forward progress.
+SIGNALS = ("reward", "progress")
+#: What an episode scores: its return, or its last ``info["distance"]``.
+SCORES = ("return", "distance")
+
+
+@dataclass(frozen=True)
+class StreakStop:
+    """End an episode at step ``t >= grace`` once ``signal`` has been negative ``streak`` steps in a row.
+
+    The streak is counted from the first step on; ``grace`` only delays when it may end the episode.
+    """
+
+    signal: str
+    streak: int
+    grace: int = 0
+
+    def __post_init__(self) -> None:
+        if self.signal not in SIGNALS:
+            raise ValueError(f"signal={self.signal!r} is not known; accepted: {', '.join(SIGNALS)}")
+        if self.streak < 1 or self.grace < 0:
+            raise ValueError(f"streak={self.streak!r}, grace={self.grace!r}; accepted: streak >= 1, grace >= 0")
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """What an episode of a task scores (``"return"`` or ``"distance"``) and its early stop (None: none)."""
+
+    score: str
+    stop: StreakStop | None = None
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"score={self.score!r} is not known; accepted: {', '.join(SCORES)}")
+
+
+#: The papers' tasks: the car scores its return, the quadruped its distance, each with its early stop.
+TASK_SCORES = {
+    "car": TaskScore("return", StreakStop("reward", CAR_NEGATIVE_STREAK)),
+    "ant": TaskScore("distance", StreakStop("progress", ANT_BACKWARD_STREAK, ANT_GRACE_STEPS)),
+}
+#: The plain return, no early stop (evaluation and probes play whole episodes).
+RETURN = TaskScore("return")
+
+
+def task_score(task: str) -> TaskScore:
+    """The score and early stop of ``task`` (``"car"`` or ``"ant"``)."""
+    try:
+        return TASK_SCORES[task]
+    except KeyError:
+        raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)}") from None
+
+
+class EpisodeScores:
+    """Running return, distance, length and stop streak of ``m`` episodes; :meth:`update` takes one step.
+
+    ``distances`` holds each episode's last reported ``info["distance"]`` (NaN until one is reported);
+    forward progress is measured from 0 at reset.
+    """
+
+    def __init__(self, rule: TaskScore, m: int, early_stop: bool = True) -> None:
+        self.rule = rule
+        self.early_stop = bool(early_stop)
+        self.returns = np.zeros(m)
+        self.distances = np.full(m, np.nan)
+        self.lengths = np.zeros(m, dtype=np.int64)
+        self._last = np.zeros(m)  # the distance progress is measured from
+        self._streak = np.zeros(m, dtype=np.int64)
+
+    def update(
+        self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Step ``t`` of episodes ``index``: rewards and distances (NaN: none); True where the early stop ends one.
+
+        ``reported``: where ``distance`` was reported (default: everywhere); elsewhere the last one is kept.
+        """
+        self.returns[index] += reward
+        self.lengths[index] += 1
+        progress = distance - self._last[index]
+        self._last[index] = distance
+        if reported is None:
+            self.distances[index] = distance
+        else:
+            self.distances[index[reported]] = distance[reported]
+        stop = self.rule.stop
+        if stop is None:
+            return np.zeros(len(index), dtype=bool)
+        signal = reward if stop.signal == "reward" else progress
+        run = np.where(signal < 0, self._streak[index] + 1, 0)
+        self._streak[index] = run
+        if not self.early_stop or t < stop.grace:
+            return np.zeros(len(index), dtype=bool)
+        return run >= stop.streak
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Each episode's score: its return or its distance, as the rule says."""
+        return self.returns if self.rule.score == "return" else self.distances
+
+
+def discard_diverged(scores: np.ndarray, diverged: np.ndarray) -> np.ndarray:
+    """Scores ``(n, E)`` with NaN for every episode of an individual that diverged in any, and non-finite ones."""
+    bad = np.asarray(diverged).any(axis=1)[:, None] | ~np.isfinite(scores)
+    return np.where(bad, np.nan, scores)
+
+
+def stop_step(
+    rule: TaskScore, rewards: Sequence[float], distances: Sequence[float] | None = None, early_stop: bool = True
+) -> int | None:
+    """The step at which ``rule``'s early stop ends one episode with these per-step rewards / distances.
+
+    None if it never does within the stream. The stream runs through :class:`EpisodeScores`, the code
+    the rollout loop uses.
+    """
+    n = len(rewards)
+    if distances is not None and len(distances) != n:
+        raise ValueError(f"distances has {len(distances)} entries, rewards {n}; accepted: one of each per step")
+    track = EpisodeScores(rule, 1, early_stop)
+    index = np.zeros(1, dtype=np.intp)
+    for t in range(n):
+        d = np.nan if distances is None else float(distances[t])
+        if track.update(t, index, np.array([float(rewards[t])]), np.array([d]))[0]:
+            return t
+    return None
