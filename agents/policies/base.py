@@ -35,7 +35,8 @@ from agents.policies.normalizer import ObsNormalizer
 from agents.policies.seeding import StateSeed, as_torch_generator
 from agents.policies.spaces import describe_space, same_space, space_from_description, spaces_of
 
-__all__ = ["Policy", "load_policy"]
+# PolicyBatch and PolicyState live in agents.policies.batch; importable from here too, where they used to be
+__all__ = ["Policy", "PolicyBatch", "PolicyState", "load_policy"]
 
 _uids = itertools.count(1)
 
