@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -13,7 +16,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import hebb_gym  # noqa: F401  (registers the IDs)
 from agents import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
-from agents.policies.base import FORMAT_VERSION, PolicyState
+from agents.policies import FORMAT_VERSION, PolicyState
+from agents.policies.networks import conv_features, preprocess_images
 
 ANT_ID = "HebbAnt-Default-v0"
 CAR_ID = "HebbCarRacing-Default-v0"
@@ -106,10 +110,6 @@ def test_set_flat_roundtrip_and_cache(ant_obs: np.ndarray) -> None:
 
 def test_conv_stack_matches_torch_nn_reference(car_obs: np.ndarray) -> None:
     """The car's static stack equals conv -> tanh -> maxpool written with torch.nn on 84x84 [0, 1] frames."""
-    import torch.nn.functional as F
-
-    from agents.policies.networks import conv_features, preprocess_images
-
     g = torch.Generator().manual_seed(0)
     w1, w2 = torch.randn(6, 3, 3, 3, generator=g), torch.randn(8, 6, 5, 5, generator=g) * 0.2
     frames = torch.from_numpy(car_obs[:3])
@@ -406,6 +406,14 @@ def test_load_refusals(tmp_path, car_env: gym.Env) -> None:
     torch.save(d, newer)
     with pytest.raises(ValueError, match="newer"):
         load_policy(newer)
+    d["format_version"], d["class"] = FORMAT_VERSION, "MysteryPolicy"
+    unknown = tmp_path / "unknown.pt"
+    torch.save(d, unknown)
+    with pytest.raises(ValueError, match=r"unknown policy class 'MysteryPolicy'; accepted: \['Hebbian"):
+        load_policy(unknown)
+    torch.save({"flat": d["flat"]}, unknown)
+    with pytest.raises(ValueError, match="is not a hebb-gym policy file"):
+        load_policy(unknown)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a policy")
     with pytest.raises(ValueError, match="not a readable hebb-gym policy"):
@@ -414,8 +422,6 @@ def test_load_refusals(tmp_path, car_env: gym.Env) -> None:
 
 def test_pickle_roundtrip(ant_obs: np.ndarray) -> None:
     """Workers receive policies by pickle; the copy acts the same."""
-    import pickle
-
     policy = HebbianPolicy.from_env(ANT_ID, seed=0, rho=16)
     policy.predict(ant_obs[:2])  # fills the batch cache, which is not shipped
     copy = pickle.loads(pickle.dumps(policy))

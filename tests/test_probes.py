@@ -1,4 +1,4 @@
-"""Probes and rule analysis: the probes do what they say, files hold the run's numbers, bad input fails."""
+"""Probes: the probes do what they say, files hold the run's numbers, bad input fails."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from agents.experiments.probes import (
     run_condition,
     run_probe,
 )
-from agents.experiments.rule_analysis import analyse_rules, choose_k, kmeans, pca, silhouette
 
 ENV = "HebbAnt-Default-v0"
 
@@ -306,91 +305,6 @@ def test_probe_cli_accepts_policy_file_and_default_env(tmp_path: Path) -> None:
     assert set(w) == {0} and -1 not in w  # no "before" map for T = 0; t + 10 lies outside the episode
 
 
-# --- rule analysis --------------------------------------------------------------------------------
-
-
-def test_kmeans_silhouette_and_pca_on_known_data() -> None:
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0, 0], [5, 5, 0], [0, 5, 5]])
-    x = np.concatenate([c + 0.1 * rng.standard_normal((60, 3)) for c in centres])
-    k, res, rows = choose_k(x, k_max=6, seed=0)
-    assert k == 3 and [r["k"] for r in rows] == [2, 3, 4, 5, 6]
-    assert sorted(np.bincount(res.labels)) == [60, 60, 60]
-    assert np.allclose(np.sort(res.centres, axis=0), np.sort(centres, axis=0), atol=0.1)
-    # silhouette against a brute-force loop on a small labelling
-    pts, lab = x[::15], kmeans(x[::15], 3, seed=1).labels
-    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
-    s = []
-    for i in range(len(pts)):
-        same = (lab == lab[i]) & (np.arange(len(pts)) != i)
-        a = d[i, same].mean() if same.any() else 0.0
-        b = min(d[i, lab == c].mean() for c in set(lab) if c != lab[i])
-        s.append(0.0 if not same.any() else (b - a) / max(a, b))
-    assert silhouette(pts, lab) == pytest.approx(np.mean(s))
-    # PCA of points on a line: one component explains everything
-    t = np.linspace(0, 1, 20)[:, None]
-    scores, ratio, comps = pca(t * np.array([[1.0, 2.0, -2.0]]), 2)
-    assert ratio[0] == pytest.approx(1.0) and ratio[1] == pytest.approx(0.0, abs=1e-12)
-    assert np.allclose(np.abs(comps[0]), np.array([1, 2, 2]) / 3)
-    assert np.ptp(scores[:, 0]) == pytest.approx(3.0)
-
-
-def test_rules_command_writes_files(run_dir: Path, policy: HebbianPolicy, tmp_path: Path) -> None:
-    rc = _cli(["rules", str(run_dir), "--out", str(tmp_path), "--max-steps", "15", "--k-max", "3"])
-    assert rc == 0
-    for name in [
-        "rules_summary.csv",
-        "rules_histograms.png",
-        "rules_clusters.csv",
-        "rules_k.csv",
-        "rules_clusters.png",
-        "weights_pca.csv",
-        "weights_pca_variance.csv",
-        "weights_pca.png",
-        "rules.json",
-    ]:
-        assert (tmp_path / name).stat().st_size > 0, name
-    summary = _read_csv(tmp_path / "rules_summary.csv")
-    coeffs = policy.rule.coefficients
-    assert {(r["layer"], r["coefficient"]) for r in summary} == {
-        (layer, c) for layer in ("dense.0", "dense.1", "dense.2", "all") for c in coeffs
-    }
-    table = policy.get_flat()[dict(policy.layout)["rules"]].reshape(-1, len(coeffs))
-    row = next(r for r in summary if r["layer"] == "dense.1" and r["coefficient"] == "A")
-    a_layer1 = table[27 * 128 : 27 * 128 + 128 * 64, coeffs.index("A")].astype(np.float64)
-    assert float(row["mean"]) == pytest.approx(a_layer1.mean())
-    assert float(row["q50"]) == pytest.approx(np.median(a_layer1))
-    clusters = _read_csv(tmp_path / "rules_clusters.csv")
-    assert sum(int(c["rules"]) for c in clusters) == policy.num_rules
-    assert sum(int(c["synapses"]) for c in clusters) == policy.num_synapses
-    doc = json.loads((tmp_path / "rules.json").read_text())
-    assert doc["clustering"]["k"] == len(clusters) and 2 <= len(clusters) <= 3
-    pca_rows = _read_csv(tmp_path / "weights_pca.csv")
-    assert [int(r["t"]) for r in pca_rows if r["layer"] == "all"] == list(range(15))
-    assert {r["layer"] for r in pca_rows} == {"all", "dense.0", "dense.1", "dense.2"}
-
-
-def test_rules_with_shared_rules(tmp_path: Path) -> None:
-    pol = HebbianPolicy.from_env(ENV, seed=2, rho=64)
-    res = analyse_rules(pol, tmp_path, max_steps=10, k_max=4)
-    assert pol.num_rules == 190
-    assert sum(c["rules"] for c in res.clusters) == 190
-    assert sum(c["synapses"] for c in res.clusters) == pol.num_synapses
-    layers = {r["layer"] for r in res.summary}
-    assert "table" in layers and all(r["n"] == 190 for r in res.summary if r["layer"] == "table")
-    # one rule for the whole network: a trivial single cluster
-    one = HebbianPolicy.from_env(ENV, seed=2, rho="N")
-    res1 = analyse_rules(one, tmp_path / "one", max_steps=5)
-    assert res1.k == 1 and res1.structure == "trivial" and res1.clusters[0]["synapses"] == one.num_synapses
-
-
-def test_rules_rejects_non_hebbian(tmp_path: Path) -> None:
-    path = tmp_path / "static.pt"
-    StaticPolicy.from_env(ENV, seed=0).save(path)
-    with pytest.raises(ValueError, match="needs a HebbianPolicy; got a StaticPolicy"):
-        analyse_rules(path, tmp_path / "out")
-
-
 def test_warns_when_episodes_end_before_the_probe() -> None:
     def roll(label: str, lengths: list[int]) -> Rollout:
         running = np.array([[t < n for t in range(10)] for n in lengths])
@@ -418,5 +332,3 @@ def test_bad_counts_and_seeds(policy: HebbianPolicy) -> None:
         probe_experiment(policy, ENV, "freeze-weights@1", episodes=1, max_steps=5, seed=-1)
     with pytest.raises(ValueError, match="max_steps=0 is not accepted"):
         probe_experiment(policy, ENV, "freeze-weights@1", episodes=1, max_steps=0)
-    with pytest.raises(ValueError, match="k_max=1 is not accepted"):
-        choose_k(np.arange(12.0).reshape(6, 2), k_max=1)

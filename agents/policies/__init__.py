@@ -1,18 +1,26 @@
 """The three policies behind one interface, and ``load_policy`` that reads any of their files.
 
-See :mod:`agents.policies.base` for the shared interface (``predict``, ``batch``, flat vectors, files).
+Modules: :mod:`~agents.policies.base` (``Policy``: ``predict``, flat vectors, files) and
+:mod:`~agents.policies.batch` (``PolicyBatch``, ``PolicyState``: the batched interface),
+:mod:`~agents.policies.files` (the policy file format), :mod:`~agents.policies.spaces`,
+:mod:`~agents.policies.seeding`, :mod:`~agents.policies.networks`, :mod:`~agents.policies.rules`, one
+module per policy (``hebbian``, ``static``, ``lstm``) and :mod:`~agents.policies.plastic_step` (the
+Hebbian update's kernels).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 
+from agents.policies.base import Policy, load_policy
+from agents.policies.batch import PolicyBatch, PolicyState
+from agents.policies.files import FORMAT_VERSION, register_policy_class
 from agents.policies.hebbian import HebbianBatch, HebbianPolicy
 from agents.policies.lstm import LSTMBatch, LSTMPolicy
-from agents.policies.base import FORMAT_VERSION, Policy, PolicyBatch, PolicyState, load_policy
+from agents.policies.seeding import StateSeed, as_torch_generator, state_generators
+from agents.policies.spaces import describe_space, space_from_description
 from agents.policies.static import StaticBatch, StaticPolicy
 
 __all__ = [
@@ -25,11 +33,17 @@ __all__ = [
     "Policy",
     "PolicyBatch",
     "PolicyState",
+    "StateSeed",
     "StaticBatch",
     "StaticPolicy",
+    "as_torch_generator",
+    "describe_space",
     "load_policy",
     "policy_class",
     "policy_with",
+    "register_policy_class",
+    "space_from_description",
+    "state_generators",
 ]
 
 _BY_AGENT = {"hebbian": HebbianPolicy, "static": StaticPolicy, "lstm": LSTMPolicy}

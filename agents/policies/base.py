@@ -1,315 +1,44 @@
-"""What the Hebbian, static and LSTM policies share: flat vectors, the batched interface, ``predict``, files.
+"""Policy: what the Hebbian, static and LSTM policies share on the SB3 side, and ``load_policy``.
 
-Two levels:
+:class:`Policy` holds one flat float32 parameter vector and offers SB3's ``predict`` (built on a cached
+:class:`~agents.policies.batch.PolicyBatch` with P = 1), ``get_flat`` / ``set_flat``, ``batch``,
+``save`` / ``load``, ``from_env`` and the optional observation normaliser (``obs_norm``).
 
-* :class:`PolicyBatch` (``policy.batch(params)``) runs P individuals (rows of a ``(P, D)`` parameter
-  array) on E environments each, one forward (and one plastic update) per call of :meth:`PolicyBatch.act`.
-  The ES evaluation engine uses it directly.
-* :class:`Policy` holds one parameter vector and offers SB3's ``predict`` (built on a cached batch with
-  P = 1), ``get_flat`` / ``set_flat``, ``save`` / ``load`` and ``from_env``.
+The batched interface is :mod:`agents.policies.batch`, the file format :mod:`agents.policies.files`,
+spaces :mod:`agents.policies.spaces`, seeds :mod:`agents.policies.seeding`. A policy class is one
+subclass of :class:`Policy` (``_configure``, ``_make_batch``) and one of ``PolicyBatch``
+(``initial_state``, ``_reset``, ``_forward``), registered with ``register_policy_class``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.policies.networks import (
-    ActionHead,
-    NetSpec,
-    activation_buffer,
-    conv_features,
-    preprocess_images,
-    spec_from_spaces,
-)
 from agents import pretrained
+from agents.policies.files import (
+    FILE_MAGIC,
+    FORMAT_VERSION,
+    policy_class_named,
+    read_policy_file,
+    write_policy_file,
+)
+from agents.policies.batch import PolicyBatch, PolicyState
+from agents.policies.networks import ActionHead, spec_from_spaces
 from agents.policies.normalizer import ObsNormalizer
+from agents.policies.seeding import StateSeed, as_torch_generator
+from agents.policies.spaces import describe_space, same_space, space_from_description, spaces_of
 
-__all__ = [
-    "FORMAT_VERSION",
-    "Policy",
-    "PolicyBatch",
-    "PolicyState",
-    "StateSeed",
-    "as_torch_generator",
-    "describe_space",
-    "load_policy",
-    "space_from_description",
-    "state_generators",
-]
+# PolicyBatch and PolicyState live in agents.policies.batch; importable from here too, where they used to be
+__all__ = ["Policy", "PolicyBatch", "PolicyState", "load_policy"]
 
-#: Version of the policy file format written by :meth:`Policy.save`; newer files are refused.
-FORMAT_VERSION = 1
-_FILE_MAGIC = "hebb-gym-policy"
 _uids = itertools.count(1)
-
-SeedLike = int | np.random.Generator | torch.Generator | None
-#: What ``initial_state`` accepts: one seed for the whole batch, or one int seed per individual.
-StateSeed = SeedLike | Sequence[int] | np.ndarray
-
-
-def as_torch_generator(seed: SeedLike) -> torch.Generator:
-    """A torch.Generator from an int seed, a numpy Generator (one draw) or a torch.Generator (used as is)."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    g = torch.Generator()
-    if isinstance(seed, np.random.Generator):
-        g.manual_seed(int(seed.integers(0, 2**63 - 1)))
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        g.manual_seed(int(seed) % (2**64))
-    elif seed is None:
-        g.manual_seed(0)
-    else:
-        raise TypeError(f"seed={seed!r} must be an int, a numpy Generator or a torch Generator")
-    return g
-
-
-def state_generators(seed: StateSeed, n_individuals: int) -> list[torch.Generator]:
-    """One shared generator for a single seed, or one per individual for a sequence of P int seeds.
-
-    Per-individual seeds make an individual's draws independent of which others share its batch (so a
-    fitness does not depend on how a population is sliced over workers).
-    """
-    if isinstance(seed, (list, tuple, np.ndarray)):
-        seeds = np.asarray(seed)
-        if seeds.shape != (n_individuals,) or not np.issubdtype(seeds.dtype, np.integer):
-            raise ValueError(
-                f"seed has shape {seeds.shape} and dtype {seeds.dtype}; accepted: one seed (int, numpy or "
-                f"torch "
-                f"Generator) or {n_individuals} int seeds, one per individual"
-            )
-        return [as_torch_generator(int(s)) for s in seeds]
-    return [as_torch_generator(seed)]
-
-
-@dataclass
-class PolicyState:
-    """Per-(individual, env) memory of a batch; ``act`` updates it in place and returns it.
-
-    ``weights``: plastic weights, one ``(P, E, out, in)`` tensor per plastic layer (empty for static and
-    LSTM policies); callers may edit them in place (probes zero or overwrite weights).
-    ``memory``: LSTM ``(h, c)``, each ``(P, E, hidden)`` (None for the others).
-    ``frozen``: when True, ``act`` skips the plastic update (weights stay as they are).
-    ``generators``: the torch.Generators that draw fresh plastic weights when an env restarts: one shared
-    by all individuals, or one per individual (when ``initial_state`` got one seed per individual).
-    """
-
-    weights: list[torch.Tensor]
-    memory: tuple[torch.Tensor, torch.Tensor] | None
-    generators: list[torch.Generator]
-    n_individuals: int
-    n_envs: int
-    owner: tuple[int, int]
-    frozen: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class PolicyBatch(ABC):
-    """P individuals of one policy, ready to act on ``(P, E, *obs_shape)`` observations."""
-
-    #: True when ``_forward`` copies the (P, E, F) features into a float32 buffer of its own, so ``act``
-    #: hands it vector observations in their own dtype (one conversion fewer per step).
-    _casts_features: ClassVar[bool] = False
-
-    def __init__(self, policy: Policy, n_individuals: int) -> None:
-        self.policy = policy
-        self.spec: NetSpec = policy.spec
-        self.n_individuals = n_individuals
-        self.head = policy._head
-
-    @abstractmethod
-    def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
-        """A fresh state for ``n_envs`` envs per individual (plastic weights drawn, LSTM memory zero).
-
-        ``seed``: an int, a numpy or torch Generator (shared by the batch), or P int seeds (one each).
-        """
-
-    @abstractmethod
-    def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
-        """Restart the (individual, env) pairs where ``mask (P, E)`` is True."""
-
-    @abstractmethod
-    def _forward(self, x: torch.Tensor, state: PolicyState) -> torch.Tensor:
-        """Features ``(P, E, F)`` -> raw outputs ``(P, E, n_out)``; updates ``state`` in place."""
-
-    def _split_conv_weights(self, params: torch.Tensor, slices: dict[str, slice]) -> list[list[torch.Tensor]]:
-        """Each individual's static conv weights as tensors of their own (the convs run one individual at a time)."""
-        shapes = self.spec.conv_shapes
-        return [
-            [params[q, slices[f"conv.{j}"]].reshape(s).clone() for j, s in enumerate(shapes)]
-            for q in range(params.shape[0])
-        ]
-
-    def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
-        """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)`` (``self.conv_weights[p]``)."""
-        return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
-
-    @staticmethod
-    def _buffers(state: PolicyState, key: str, shapes: list[tuple[int, ...]], rows: bool = False) -> list:
-        """Scratch tensors kept in ``state.extra[key]`` (allocated once; ``rows``: activation buffers)."""
-        bufs = state.extra.get(key)
-        if bufs is None or [tuple(b.shape) for b in bufs] != shapes:
-            make = activation_buffer if rows else torch.empty
-            bufs = state.extra[key] = [make(*s) for s in shapes]
-        return bufs
-
-    def plastic_weights(self, state: PolicyState) -> list[torch.Tensor]:
-        """The live plastic weight tensors ``(P, E, out, in)`` of ``state`` (edit in place to probe)."""
-        self._check_state(state)
-        return state.weights
-
-    def act(
-        self, obs: np.ndarray | torch.Tensor, state: PolicyState, episode_start: np.ndarray | None = None
-    ) -> tuple[np.ndarray, PolicyState]:
-        """One step for every (individual, env): ``obs (P, E, *obs_shape)`` -> actions ``(P, E, *act_shape)``.
-
-        ``episode_start (P, E)`` bool restarts those envs' state before acting. The state is updated in
-        place (and returned, for SB3-style call sites).
-
-        Bit-for-bit, an individual's actions and weights do not depend on which other individuals share
-        its batch (so a fitness does not depend on how a population is sliced over workers): the
-        convolutions run per individual, the dense layers with :func:`agents.policies.networks.row_dot`.
-        """
-        self._check_state(state)
-        x = self._obs_tensor(obs, state)
-        if episode_start is not None:
-            mask = torch.as_tensor(np.asarray(episode_start))
-            if mask.dtype != torch.bool:
-                if mask.dtype.is_floating_point or mask.dtype.is_complex:
-                    raise TypeError(f"episode_start must be boolean; got dtype {mask.dtype}")
-                mask = mask != 0
-            if tuple(mask.shape) != (state.n_individuals, state.n_envs):
-                raise ValueError(
-                    f"episode_start has shape {tuple(mask.shape)}; accepted: "
-                    f"({state.n_individuals}, {state.n_envs}) booleans (individuals, envs)"
-                )
-            if bool(mask.any()):
-                self._reset(state, mask)
-        with torch.no_grad():
-            if self.spec.kind == "cnn":
-                features = torch.stack(
-                    [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
-                )
-            elif self.policy.obs_norm is not None:  # normalised observations, a float32 copy
-                features = self.policy.obs_norm.apply(x)
-            else:  # a batch that copies features into its own float32 buffer converts them there
-                features = x if self._casts_features else x.to(torch.float32)
-            out = self._forward(features, state)
-            return self.head.to_numpy(self.head(out)), state
-
-    def _obs_tensor(self, obs: np.ndarray | torch.Tensor, state: PolicyState) -> torch.Tensor:
-        expected = (state.n_individuals, state.n_envs, *self.spec.obs_shape)
-        if isinstance(obs, torch.Tensor):
-            x = obs.detach()
-        else:
-            arr = np.asarray(obs)
-            if arr.dtype.kind not in "iufc":  # numbers only (complex is refused below, like torch input)
-                raise TypeError(f"obs has dtype {arr.dtype}; accepted: a numeric array (float or uint8)")
-            arr = np.ascontiguousarray(arr)
-            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-        if x.dtype == torch.bool or x.dtype.is_complex:
-            raise TypeError(f"obs has dtype {x.dtype}; accepted: a numeric array (float or uint8)")
-        if tuple(x.shape) != expected:
-            raise ValueError(
-                f"obs has shape {tuple(x.shape)}; accepted: {expected} (individuals, envs, *obs_shape)"
-            )
-        return x
-
-    def _check_state(self, state: Any) -> None:
-        if not isinstance(state, PolicyState):
-            raise TypeError(
-                f"state must be a PolicyState from this policy's batch; got {type(state).__name__}"
-            )
-        if state.owner != self.policy._uid or state.n_individuals != self.n_individuals:
-            raise ValueError(
-                "state was made by another policy or for another number of individuals "
-                f"(state: owner {state.owner}, P={state.n_individuals}; "
-                f"this batch: owner {self.policy._uid}, "
-                f"P={self.n_individuals}); make one with initial_state()"
-            )
-
-
-def check_n_envs(n_envs: Any) -> int:
-    """``n_envs`` as an int; ValueError unless it is a positive integer."""
-    if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-        raise ValueError(f"n_envs={n_envs!r} is not accepted; use a positive integer")
-    return int(n_envs)
-
-
-def describe_space(space: gym.Space) -> dict[str, Any]:
-    """A plain-dict description of a Box or Discrete space (what policy files store)."""
-    if isinstance(space, gym.spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": np.asarray(space.low, dtype=np.float64).ravel().tolist(),
-            "high": np.asarray(space.high, dtype=np.float64).ravel().tolist(),
-        }
-    if isinstance(space, gym.spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    raise TypeError(f"space {space!r} is not supported; accepted: Box or Discrete")
-
-
-def space_from_description(d: dict[str, Any]) -> gym.Space:
-    """Rebuild a space from :func:`describe_space` output."""
-    if d["type"] == "Box":
-        shape = tuple(d["shape"])
-        low = np.asarray(d["low"], dtype=np.float64).reshape(shape).astype(d["dtype"])
-        high = np.asarray(d["high"], dtype=np.float64).reshape(shape).astype(d["dtype"])
-        return gym.spaces.Box(low=low, high=high, shape=shape, dtype=np.dtype(d["dtype"]))
-    if d["type"] == "Discrete":
-        return gym.spaces.Discrete(d["n"], start=d.get("start", 0))
-    raise ValueError(f"space description of type {d.get('type')!r} is not supported; accepted: Box, Discrete")
-
-
-def _same_space(a: gym.Space, b: gym.Space) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, gym.spaces.Box):
-        return (
-            a.shape == b.shape
-            and a.dtype == b.dtype
-            and np.array_equal(a.low, b.low)
-            and np.array_equal(a.high, b.high)
-        )
-    return a == b
-
-
-def _spaces_of(env_or_id: Any) -> tuple[gym.Space, gym.Space, str | None]:
-    """(observation_space, action_space, env_id) of a gym.Env, an SB3 VecEnv or an env id."""
-    if isinstance(env_or_id, str):
-        import hebb_gym  # noqa: F401  (registers the hebb-gym IDs)
-
-        env = gym.make(env_or_id)
-        try:
-            return env.observation_space, env.action_space, env_or_id
-        finally:
-            env.close()
-    if isinstance(env_or_id, gym.Env):
-        spec = env_or_id.spec
-        return env_or_id.observation_space, env_or_id.action_space, (spec.id if spec is not None else None)
-    if hasattr(env_or_id, "num_envs") and hasattr(env_or_id, "observation_space"):  # SB3 VecEnv
-        env_id = None
-        try:
-            spec = env_or_id.get_attr("spec", indices=[0])[0]
-            env_id = spec.id if spec is not None else None
-        except (AttributeError, IndexError, TypeError):  # a VecEnv whose sub-envs have no spec
-            env_id = None
-        return env_or_id.observation_space, env_or_id.action_space, env_id
-    raise TypeError(
-        f"env_or_id={env_or_id!r} is not accepted; use a gymnasium Env, an SB3 VecEnv or a registered env id"
-    )
 
 
 class Policy(ABC):
@@ -366,6 +95,16 @@ class Policy(ABC):
                                  f"{self.spec.obs_shape}; accepted: a normaliser of a 1-D observation's length")
         self._obs_norm = value
 
+    @property
+    def head(self) -> ActionHead:
+        """The action head: the network's raw outputs -> actions in the action space."""
+        return self._head
+
+    @property
+    def uid(self) -> tuple[int, int]:
+        """This policy's identity (process id, counter); the states of its batches carry it as ``owner``."""
+        return self._uid
+
     # --- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
     def _configure(self) -> None:
@@ -379,7 +118,7 @@ class Policy(ABC):
     @classmethod
     def from_env(cls, env_or_id: Any, seed: int | None = None, **options: Any) -> Policy:
         """A policy sized for a gym.Env, an SB3 VecEnv or an env id; initial parameters from ``seed``."""
-        obs_space, act_space, env_id = _spaces_of(env_or_id)
+        obs_space, act_space, env_id = spaces_of(env_or_id)
         return cls(obs_space, act_space, env_id=env_id, seed=seed, **options)
 
     # --- flat parameters ------------------------------------------------------------------------
@@ -489,7 +228,7 @@ class Policy(ABC):
     # --- files ----------------------------------------------------------------------------------
     def _file_dict(self) -> dict[str, Any]:
         return {
-            "format": _FILE_MAGIC,
+            "format": FILE_MAGIC,
             "format_version": FORMAT_VERSION,
             "class": type(self).__name__,
             "env_id": self.env_id,
@@ -504,38 +243,22 @@ class Policy(ABC):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the policy to one file, atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(self._file_dict(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_policy_file(path, self._file_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: Any = None) -> Policy:
         """Read a :meth:`save` file; refuses another class, a newer format, or spaces other than ``env``'s."""
-        d = _read_file(path)
+        d = read_policy_file(path)
         if d["class"] != cls.__name__ and cls is not Policy:
             raise ValueError(
                 f"{path} holds a {d['class']}, not a {cls.__name__}; use agents.policies.load_policy"
             )
-        target = _POLICY_CLASSES.get(d["class"]) if cls is Policy else cls
-        if target is None:
-            raise ValueError(
-                f"{path} holds an unknown policy class {d['class']!r}; accepted: {sorted(_POLICY_CLASSES)}"
-            )
+        target = policy_class_named(d["class"], path) if cls is Policy else cls
         obs_space = space_from_description(d["observation_space"])
         act_space = space_from_description(d["action_space"])
         if env is not None:
-            e_obs, e_act, _ = _spaces_of(env)
-            if not (_same_space(e_obs, obs_space) and _same_space(e_act, act_space)):
+            e_obs, e_act, _ = spaces_of(env)
+            if not (same_space(e_obs, obs_space) and same_space(e_act, act_space)):
                 raise ValueError(
                     f"{path} was made for observation {obs_space} / action {act_space}, but env has "
                     f"observation {e_obs} / action {e_act}"
@@ -560,34 +283,6 @@ class Policy(ABC):
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         extra = ", " + opts if opts else ""
         return f"{type(self).__name__}(env_id={self.env_id!r}, num_params={self.num_params}{extra})"
-
-
-_POLICY_CLASSES: dict[str, type[Policy]] = {}
-
-
-def register_policy_class(cls: type[Policy]) -> type[Policy]:
-    """Class decorator: make ``load_policy`` know a policy class by its name."""
-    _POLICY_CLASSES[cls.__name__] = cls
-    return cls
-
-
-def _read_file(path: str | os.PathLike) -> dict[str, Any]:
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable hebb-gym policy file: {exc}") from exc
-    if not isinstance(d, dict) or d.get("format") != _FILE_MAGIC:
-        raise ValueError(f"{path} is not a hebb-gym policy file")
-    version = d.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has policy format version {version!r}, newer than this hebb-gym reads "
-            f"({FORMAT_VERSION}); "
-            "upgrade hebb-gym"
-        )
-    return d
 
 
 def load_policy(path: str | os.PathLike, env: Any = None) -> Policy:

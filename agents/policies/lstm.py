@@ -12,16 +12,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from agents.policies.base import Policy
+from agents.policies.batch import PolicyBatch, PolicyState, check_n_envs
+from agents.policies.files import register_policy_class
 from agents.policies.networks import activation_buffer, row_dot
-from agents.policies.base import (
-    Policy,
-    PolicyBatch,
-    PolicyState,
-    StateSeed,
-    check_n_envs as _check_n_envs,
-    register_policy_class,
-    state_generators,
-)
+from agents.policies.seeding import StateSeed, state_generators
 
 __all__ = ["LSTMBatch", "LSTMPolicy"]
 
@@ -66,10 +61,10 @@ class LSTMBatch(PolicyBatch):
 
     def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
         """Zero LSTM memory for ``n_envs`` envs per individual."""
-        e = _check_n_envs(n_envs)
+        e = check_n_envs(n_envs)
         p = self.n_individuals
         mem = (activation_buffer(p, e, self.hidden).zero_(), activation_buffer(p, e, self.hidden).zero_())
-        return PolicyState([], mem, state_generators(seed, self.n_individuals), p, e, self.policy._uid)
+        return PolicyState([], mem, state_generators(seed, self.n_individuals), p, e, self.owner)
 
     def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
         assert state.memory is not None

@@ -11,16 +11,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from agents.policies.base import Policy
+from agents.policies.batch import PolicyBatch, PolicyState, check_n_envs
+from agents.policies.files import register_policy_class
 from agents.policies.networks import row_dot
-from agents.policies.base import (
-    Policy,
-    PolicyBatch,
-    PolicyState,
-    StateSeed,
-    check_n_envs as _check_n_envs,
-    register_policy_class,
-    state_generators,
-)
+from agents.policies.seeding import StateSeed, state_generators
 
 __all__ = ["StaticBatch", "StaticPolicy"]
 
@@ -55,9 +50,9 @@ class StaticBatch(PolicyBatch):
 
     def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
         """An empty state (no plastic weights, no memory) for ``n_envs`` envs per individual."""
-        e = _check_n_envs(n_envs)
+        e = check_n_envs(n_envs)
         return PolicyState(
-            [], None, state_generators(seed, self.n_individuals), self.n_individuals, e, self.policy._uid
+            [], None, state_generators(seed, self.n_individuals), self.n_individuals, e, self.owner
         )
 
     def _reset(self, state: PolicyState, mask: torch.Tensor) -> None:
