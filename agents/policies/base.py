@@ -55,8 +55,10 @@ class Policy(ABC):
         action_space: gym.Space,
         env_id: str | None = None,
         seed: int | None = None,
+        init_std: float | None = None,
         **options: Any,
     ) -> None:
+        """``init_std``: std of the normal draw of the initial flat parameters (default :attr:`INIT_STD`)."""
         unknown = set(options) - set(self.OPTIONS)
         if unknown:
             raise TypeError(
@@ -74,8 +76,11 @@ class Policy(ABC):
         self._head = ActionHead(self.spec, action_space)
         self._uid = (os.getpid(), next(_uids))  # identity for state checks, unique across workers
         self._configure()
+        std = self.INIT_STD if init_std is None else init_std
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 <= std < float("inf"):
+            raise ValueError(f"init_std={init_std!r} is not accepted; use a finite number >= 0")
         rng = np.random.default_rng(self.seed)
-        self._flat = (rng.standard_normal(self.num_params) * self.INIT_STD).astype(np.float32)
+        self._flat = (rng.standard_normal(self.num_params) * std).astype(np.float32)
         self._generator = as_torch_generator(rng)  # plastic weights of fresh predict() states
         self._batch_cache: PolicyBatch | None = None
         self._obs_norm: ObsNormalizer | None = None

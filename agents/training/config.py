@@ -185,9 +185,14 @@ def build_policy(config: TrainConfig) -> Policy:
     """The policy a run trains, built from the first training env (with its env kwargs) and the run seed."""
     env = gym.make(config.env[0], **config.env_kwargs)
     try:
-        return policy_class(config.agent).from_env(env, seed=config.seed, **config.policy_options())
+        policy = policy_class(config.agent).from_env(env, seed=config.seed, init_std=config.init_std,
+                                                     **config.policy_options())
     finally:
         env.close()
+    if config.obs_norm and policy.spec.kind != "mlp":
+        raise ValueError(f"obs_norm=True needs a vector observation; {config.env[0]} gives "
+                         f"{policy.observation_space.shape} images (the CNN path scales pixels to [0, 1] itself)")
+    return policy
 
 
 def train_config(given: dict[str, Any], out: str | os.PathLike, resume: bool = False) -> TrainConfig:
