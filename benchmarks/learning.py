@@ -479,7 +479,7 @@ def auto_horizon(methods: Sequence[Method], skipped: dict[str, str], args: argpa
     horizons = set()
     for m in methods:
         if m.kind != "evotorch" and m.label not in skipped:
-            horizons.add(hebb_config(m, 1, args).max_steps)
+            horizons.add(hebb_config(m, args, 60.0).max_steps)
     if len(horizons) > 1:
         log.warning("the presets' horizons differ (%s); the peer uses 1000 (set --horizon)", sorted(horizons))
     return str(horizons.pop()) if len(horizons) == 1 else "1000"

@@ -156,3 +156,67 @@ def test_a_signal_stops_after_the_current_write_and_resume_continues(tmp_path, s
     train(TrainConfig(env=(ANT,), popsize=4, generations=done + 1, max_steps=15, backend="serial", seed=1),
           run, resume=True, progress=False)
     assert len(read_metrics(run)) == done + 1
+
+
+def test_a_population_too_big_for_this_machine_is_refused_up_front(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match=r"needs about .* GiB .* this machine has"):
+        train(tiny(popsize=20_000_000, rho=16), run, progress=False)
+    assert not run.exists()
+
+
+def test_workers_stream_their_slice_in_chunks_with_the_same_fitnesses(monkeypatch):
+    import numpy as np
+
+    import agents.evaluation.backends as backends
+    from agents.es.params import strategy_factory
+    from agents.training import build_policy
+
+    config = tiny(popsize=10, max_steps=30, obs_norm=True)
+    policy = build_policy(config)
+    factory = strategy_factory(policy, config)
+    init = backends.WorkerInit(policy, factory, factory().state_dict(), config.fitness_config(), True)
+    whole = backends.Worker(init).run(None, 0, 10, 5)
+    monkeypatch.setattr(backends, "CHUNK", 3)
+    chunked = backends.Worker(init).run(None, 0, 10, 5)
+    assert np.array_equal(whole.fitness, chunked.fitness) and whole.env_steps == chunked.env_steps
+    assert all(np.array_equal(a.m2, b.m2) for a, b in zip(whole.obs_stats, chunked.obs_stats))
+
+
+def test_nan_is_refused_by_predict_set_flat_and_policy_files(tmp_path):
+    import numpy as np
+
+    from agents.policies import HebbianPolicy, load_policy
+
+    policy = HebbianPolicy.from_env(ANT, seed=0)
+    obs = np.zeros(policy.observation_space.shape, dtype=np.float64)
+    obs[3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        policy.predict(obs)
+    action, state = policy.predict(obs, allow_nonfinite=True)  # the opt-in
+    assert not np.isfinite(action).all()
+    bad = policy.get_flat()
+    bad[7] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        policy.set_flat(bad)
+    path = tmp_path / "p.pt"
+    policy.save(path)
+    data = bytearray(path.read_bytes())
+    flat = policy.get_flat().tobytes()
+    at = bytes(data).find(flat[:32])
+    data[at + 5] ^= 0x40  # one bit of the parameters flipped on disk
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        load_policy(path)
+
+
+def test_evaluate_prints_its_episodes_before_a_failed_csv_write(tmp_path, capsys):
+    from agents.cli import main as cli
+
+    run = tmp_path / "run"
+    train(tiny(), run, progress=False)
+    (tmp_path / "file").write_text("")
+    assert cli(["evaluate", str(run), "--env", ANT, "--episodes", "1", "--max-steps", "10",
+                "--csv", str(tmp_path / "file" / "out.csv")]) == 2
+    captured = capsys.readouterr()
+    assert ANT in captured.out and "error" in captured.err

@@ -54,11 +54,11 @@ def test_every_train_config_field_is_a_train_flag_with_its_default():
 def test_train_flags_build_the_config():
     parser = subparser("train")
     argv = ["--env", f"{ANT}, {ANT2}", "--agent", "static", "--rho", "N", "--popsize", "6", "--lr", "0.05",
-            "--optimizer", "adam", "--no-early-stop", "--env-termination", "--physics", "bullet",
+            "--optimizer", "adam", "--early-stop", "off", "--env-termination", "--physics", "bullet",
             "--address", "10.0.0.1:6379", "--tensorboard", "--workers", "3"]
     got = TrainConfig(**defaults_via_cli(parser, settings_of(TrainConfig).values(), argv=argv))
     assert got == TrainConfig(env=(ANT, ANT2), agent="static", rho="N", popsize=6, lr=0.05, optimizer="adam",
-                              early_stop=False, env_termination=True, env_kwargs={"backend": "bullet"},
+                              early_stop="off", env_termination=True, env_kwargs={"backend": "bullet"},
                               address="10.0.0.1:6379", tensorboard=True, workers=3)
     for bad in (["--agent", "transformer"], ["--rho", "0"], ["--popsize", "many"], ["--physics", "ode"]):
         with pytest.raises(SystemExit):
@@ -187,7 +187,7 @@ def test_agent_spec_options_come_from_the_configs():
     assert not {"rule", "rho", "init"} & set(static) and "lr" in static
     assert not {"env", "agent", "seed", "max_steps", "env_kwargs", "backend"} & set(hebbian)
     assert set(ppo) == set(PPO_OVERRIDABLE) | {"timesteps", "n_envs"}
-    assert parse_agent_spec("hebbian:rho=N:early_stop=false").options == (("early_stop", False), ("rho", "N"))
+    assert parse_agent_spec("hebbian:rho=N:early_stop=off").options == (("early_stop", "off"), ("rho", "N"))
     assert parse_agent_spec("ppo:use_sde=false:n_envs=8").options == (("n_envs", 8), ("use_sde", False))
     for kind in AGENTS:
         assert parse_agent_spec(kind).kind == kind  # the kinds are the policy registry's, plus ppo

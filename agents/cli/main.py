@@ -11,8 +11,9 @@ import hebb_gym
 from agents.cli.experiments import add_experiment_commands
 from agents.cli.options import add_settings, setting_values
 from agents.cli.probes import add_probe_commands
-from agents.evaluation.envs import PHYSICS, parse_env_ids
-from agents.experiments.evaluate import evaluate_to_files
+from agents.evaluation.envs import PHYSICS, import_env_modules, parse_env_ids
+from agents.experiments.evaluate import evaluate_to_files, scores_csv
+from agents.util.atomic import atomic_write_text
 from agents.experiments.random_rollouts import rollout_all, summary_rows
 from agents.training import TrainConfig, TrainingError, train, train_config
 from agents.training.presets import list_presets, preset_description
@@ -60,15 +61,16 @@ def _presets(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     out_csv = args.csv or (Path(args.target) / "evaluation.csv" if Path(args.target).is_dir() else None)
     env_ids = parse_env_ids(args.env, one_task=False, name="--env")
-    scores = evaluate_to_files(args.target, env_ids, args.episodes, out_csv, args.seed,
+    scores = evaluate_to_files(args.target, env_ids, args.episodes, None, args.seed,
                                args.max_steps, args.video, stock_env=args.stock_env)
     rows = []
     for s in scores:
         r = s.row()
         dist = "" if r["distance_mean"] == "" else f"{r['distance_mean']:.3f} +- {r['distance_std']:.3f}"
         rows.append([r["env"], f"{r['return_mean']:.2f} +- {r['return_std']:.2f}", dist, r["length_mean"]])
-    print(text_table(["env", "return", "distance", "length"], rows))
+    print(text_table(["env", "return", "distance", "length"], rows))  # the results first: a failed write loses none
     if out_csv:
+        atomic_write_text(out_csv, scores_csv(scores))
         print(f"csv: {out_csv}")
     return 0
 
@@ -125,13 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_experiment_commands(sub)
     add_probe_commands(sub)
+    for name in ("evaluate", "ppo", "compare", "probe", "rules"):  # train has it as a TrainConfig setting
+        sub.choices[name].add_argument(
+            "--env-module", action="append", default=[], metavar="MODULE",
+            help="import this module first, which registers env ids (comma-separated or repeated)")
     return parser
+
+
+def _import_env_modules(args: argparse.Namespace) -> None:
+    names = getattr(args, "env_module", None)
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):  # the non-train commands' flag
+        import_env_modules([m.strip() for n in names for m in n.split(",") if m.strip()])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hebb-gym`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        _import_env_modules(args)
         return int(args.handler(args) or 0)
     except (ValueError, TypeError, OSError, TrainingError) as exc:  # expected failures: one line, exit code 2
         what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else exc

@@ -24,7 +24,7 @@ def _flag_setting(s: Setting) -> Setting:
 
 
 def flag_of(s: Setting, prefix: str = "") -> str:
-    """The option string of setting ``s`` (``--max-steps``, ``--no-early-stop``, ``--physics``), after ``prefix``."""
+    """The option string of setting ``s`` (``--max-steps``, ``--no-X`` for a bool that defaults to True), after ``prefix``."""
     name = s.flag or s.name
     if s.flag is None and _flag_setting(s).kind == "bool" and s.default is True:
         name = f"no_{name}"
@@ -65,11 +65,19 @@ def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setti
                 help_text = f"turn off {help_text}"
         else:
             kwargs["type"] = _argparse_type(f)
+            if f.kind == "tuple":  # comma-separated, and the flag may be repeated: --env-module a --env-module b
+                kwargs["action"] = "append"
+                kwargs["default"] = argparse.SUPPRESS if given_only else None
             if f.choices is not None:
                 kwargs["metavar"] = "{" + ",".join(map(str, f.choices)) + "}"
             if f.default is not None and f.default != {}:
                 help_text = f"{help_text} (default: {_shown(f.default)})"
         parser.add_argument(flag_of(s, prefix), help=help_text, **kwargs)
+        if s.shorthand is not None:
+            flag, key, choices, text = s.shorthand
+            parser.add_argument("--" + (prefix + flag).replace("_", "-"), dest=f"{prefix}{s.name}__{flag}",
+                                choices=choices, default=argparse.SUPPRESS, help=f"{text} (--{s.name.replace('_', '-')} "
+                                f"{key}=VALUE)")
         added.append(s)
     return added
 
@@ -81,10 +89,17 @@ def setting_values(args: argparse.Namespace, settings: Iterable[Setting], prefix
     """
     out = {}
     for s in settings:
-        if not hasattr(args, prefix + s.name):
+        short = f"{prefix}{s.name}__{s.shorthand[0]}" if s.shorthand is not None else None
+        if not hasattr(args, prefix + s.name) and not (short and hasattr(args, short)):
             continue
-        value = getattr(args, prefix + s.name)
+        value = getattr(args, prefix + s.name, s.default)
+        if _flag_setting(s).kind == "tuple" and isinstance(value, list):  # repeated flags: their items in order
+            value = tuple(item for part in value for item in part)
+        elif _flag_setting(s).kind == "tuple" and value is None and s.default is not None:
+            value = s.default
         if isinstance(value, dict):
             value = dict(value)  # never hand out argparse's default object
+        if short and hasattr(args, short):
+            value[s.shorthand[1]] = getattr(args, short)
         out[s.name] = s.from_flag(value) if s.from_flag is not None else value
     return out

@@ -115,7 +115,7 @@ class OpenAIES:
         offsets = self._pending()
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.popsize:
             raise ValueError(f"i must be an int in [0, {self.popsize}), got {i!r}")
-        return int(offsets[i]), float(self.signs[i])
+        return int(offsets[i]), -1.0 if self.antithetic and i % 2 else 1.0
 
     def individual(self, i: int) -> np.ndarray:
         """Parameter vector (float64) of individual ``i``, rebuilt from mean, sigma and its offset."""

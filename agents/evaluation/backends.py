@@ -29,6 +29,9 @@ from agents.policies.normalizer import ObsNormalizer
 log = logging.getLogger(__name__)
 
 BACKENDS = ("serial", "process", "ray")
+#: A worker evaluates its slice in chunks of at most this many individuals (their parameters, plastic
+#: states and envs exist for one chunk at a time); fitnesses do not depend on it.
+CHUNK = 128
 #: A generation gives up after this many dead workers instead of replacing them forever.
 MAX_REPLACEMENTS_PER_GENERATION = 8
 
@@ -76,10 +79,14 @@ class Worker:
         if tell is not None:
             self.strategy.tell(tell)
         candidates = self.strategy.ask()
-        params, assignment = candidate_params(self.strategy, candidates, lo, hi)
         self.policy.obs_norm = obs_norm
-        return evaluate_slice(self.policy, params, range(lo, hi), generation_seed, self.pool, assignment,
-                              collect_obs=self.collect_obs)
+        parts = []
+        for a in range(lo, hi, CHUNK):  # streamed: at most CHUNK individuals' parameters and states at a time
+            b = min(a + CHUNK, hi)
+            params, assignment = candidate_params(self.strategy, candidates, a, b)
+            parts.append(evaluate_slice(self.policy, params, range(a, b), generation_seed, self.pool, assignment,
+                                        collect_obs=self.collect_obs))
+        return SliceResult.concat(parts)
 
     def close(self) -> None:
         self.pool.close()

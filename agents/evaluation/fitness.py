@@ -22,32 +22,52 @@ import numpy as np
 
 import hebb_gym
 from hebb_gym import ant_batch
-from agents.evaluation.envs import parse_env_ids
+from agents.evaluation.envs import import_env_modules, parse_env_ids, task_of
 from agents.evaluation.rollout import AntStepper, GymStepper, Hook, Step, Stepper, rollout
-from agents.evaluation.scores import discard_diverged, task_score
+from agents.evaluation.scores import TaskScore, discard_diverged, task_score
 from agents.policies.normalizer import ObsStats
 
 
 @dataclass(frozen=True)
 class FitnessConfig:
-    """What one fitness evaluation runs: the variants, episodes per variant, horizon, env options."""
+    """What one fitness evaluation runs: the variants, episodes per variant, horizon, env options.
+
+    ``fitness`` / ``early_stop``: what an episode scores and when a hopeless one ends
+    (:func:`agents.evaluation.scores.task_score`); ``env_modules``: modules imported (in every worker)
+    before the envs are made, so that they register their ids.
+    """
 
     env_ids: tuple[str, ...]
     episodes: int = 1
     max_steps: int = 1000
-    early_stop: bool = True
+    early_stop: str | bool = "auto"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    fitness: str = "auto"
+    env_modules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        import_env_modules(self.env_modules)
         object.__setattr__(self, "env_ids", parse_env_ids(self.env_ids, name="env_ids"))
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes!r} must be >= 1")
         if self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps!r} must be >= 1")
+        self.score  # checks fitness and early_stop
 
     @property
-    def task(self) -> str:
-        return hebb_gym.task_of(self.env_ids[0])
+    def task(self) -> str | None:
+        """``"car"``, ``"ant"``, or None for any other env."""
+        return task_of(self.env_ids[0])
+
+    @property
+    def score(self) -> TaskScore:
+        """What an episode scores and its early stop."""
+        return task_score(self.task, self.fitness, self.early_stop)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a worker process: register the env modules' ids before any env is made
+        object.__setattr__(self, "__dict__", state)
+        import_env_modules(self.env_modules)
 
 
 @dataclass
@@ -59,6 +79,16 @@ class SliceResult:
     per_env: np.ndarray  # (n, len(env_ids)) mean score per variant
     episodes: np.ndarray | None = None  # (n, len(env_ids), episodes) every episode's score
     obs_stats: list[ObsStats] | None = None  # per individual: the observations it saw (``collect_obs``)
+
+    @staticmethod
+    def concat(parts: Sequence["SliceResult"]) -> "SliceResult":
+        """The results of consecutive chunks of individuals as one."""
+        if len(parts) == 1:
+            return parts[0]
+        stats = None if parts[0].obs_stats is None else [s for p in parts for s in p.obs_stats]
+        return SliceResult(np.concatenate([p.fitness for p in parts]), sum(p.env_steps for p in parts),
+                           np.concatenate([p.per_env for p in parts]),
+                           np.concatenate([p.episodes for p in parts]), stats)
 
 
 class ObsStatsHook(Hook):
@@ -97,9 +127,12 @@ class EnvPool:
         self._fast: dict[tuple[str, int], Any] = {}
 
     def get(self, env_id: str, count: int) -> list[gym.Env]:
+        """``count`` envs of ``env_id``, truncated at ``max_steps`` or the env's registered limit if sooner."""
         envs = self._envs[env_id]
+        limit = gym.spec(env_id).max_episode_steps
+        horizon = self.config.max_steps if limit is None else min(self.config.max_steps, limit)
         while len(envs) < count:
-            envs.append(gym.make(env_id, max_episode_steps=self.config.max_steps, **self.config.env_kwargs))
+            envs.append(gym.make(env_id, max_episode_steps=horizon, **self.config.env_kwargs))
         return envs[:count]
 
     def fast_ant(self, env_id: str, count: int) -> Any:
@@ -149,7 +182,7 @@ def evaluate_slice(
     if params.ndim != 2 or params.shape[0] != n:
         raise ValueError(f"params shape {params.shape} does not match {n} individual ids")
     batch = policy.batch(params, assignment=assignment)
-    score = task_score(cfg.task)
+    score = cfg.score
     per_env = np.zeros((n, len(cfg.env_ids)))
     episodes = np.zeros((n, len(cfg.env_ids), cfg.episodes))
     stats = None
@@ -165,7 +198,7 @@ def evaluate_slice(
             stats = stats if stats is not None else [ObsStats(dim) for _ in range(n)]
             hooks = [ObsStatsHook(n * cfg.episodes, dim)]
         result = rollout(batch, state, stepper, env_seeds * n, max_steps=cfg.max_steps, score=score,
-                         early_stop=cfg.early_stop, stop_nonfinite=True, hooks=hooks)
+                         early_stop=True, stop_nonfinite=True, hooks=hooks)
         episodes[:, v] = discard_diverged(result.scores, result.nonfinite)
         per_env[:, v] = episodes[:, v].mean(axis=1)
         steps += result.steps

@@ -32,12 +32,14 @@ SCORES = ("return", "distance")
 class StreakStop:
     """End an episode at step ``t >= grace`` once ``signal`` has been negative ``streak`` steps in a row.
 
-    The streak is counted from the first step on; ``grace`` only delays when it may end the episode.
+    The streak is counted from the first step on (``grace`` only delays when it may end the episode), or,
+    with ``from_grace``, only from step ``grace`` on (the original code's quadruped rule).
     """
 
     signal: str
     streak: int
     grace: int = 0
+    from_grace: bool = False
 
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
@@ -65,14 +67,54 @@ TASK_SCORES = {
 }
 #: The plain return, no early stop (evaluation and probes play whole episodes).
 RETURN = TaskScore("return")
+#: The original code's stops exactly: the car after 21 negative rewards in a row (``> 20``); the quadruped
+#: once, counting from step 200 on, 31 steps in a row went backwards (``> 30``).
+ORIGINAL_STOPS = {
+    "car": StreakStop("reward", CAR_NEGATIVE_STREAK + 1),
+    "ant": StreakStop("progress", ANT_BACKWARD_STREAK + 1, ANT_GRACE_STEPS + 1, from_grace=True),
+}
+#: What ``early_stop`` accepts (N, GRACE: integers).
+EARLY_STOP_SYNTAX = ("auto (the task's own: car negative-streak:20, quadruped no-progress:200:30, others none), off, "
+                     "original (the original code's exact rule), negative-streak:N (N negative rewards in a row), "
+                     "no-progress:GRACE:N (from step GRACE on, N steps in a row without forward progress)")
+#: What ``fitness`` accepts.
+FITNESSES = ("auto", "return", "distance")
 
 
-def task_score(task: str) -> TaskScore:
-    """The score and early stop of ``task`` (``"car"`` or ``"ant"``)."""
+def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
+    """The early stop named by ``spec`` (see :data:`EARLY_STOP_SYNTAX`) for an env of ``task`` (None: no known task)."""
+    if spec is True or spec == "auto":
+        return TASK_SCORES[task].stop if task in TASK_SCORES else None
+    if spec is False or spec in ("off", "none"):
+        return None
+    if spec == "original":
+        if task not in ORIGINAL_STOPS:
+            raise ValueError(f"early_stop='original' is the car's or the quadruped's rule; this env has neither")
+        return ORIGINAL_STOPS[task]
+    parts = str(spec).split(":")
     try:
-        return TASK_SCORES[task]
-    except KeyError:
-        raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)}") from None
+        if parts[0] == "negative-streak" and len(parts) == 2:
+            return StreakStop("reward", int(parts[1]))
+        if parts[0] == "no-progress" and len(parts) == 3:
+            return StreakStop("progress", int(parts[2]), int(parts[1]))
+    except ValueError as exc:
+        if "streak=" in str(exc):
+            raise ValueError(f"early_stop={spec!r}: {exc}") from None
+    raise ValueError(f"early_stop={spec!r} is not accepted; accepted: {EARLY_STOP_SYNTAX}")
+
+
+def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool = "auto") -> TaskScore:
+    """What an episode of an env of ``task`` scores, and its early stop.
+
+    ``fitness``: ``auto`` (the quadruped's distance, else the return), ``return`` or ``distance`` (an env
+    reporting ``info["distance"]``); ``early_stop``: see :data:`EARLY_STOP_SYNTAX`.
+    """
+    if fitness not in FITNESSES:
+        raise ValueError(f"fitness={fitness!r} is not known; accepted: {', '.join(FITNESSES)}")
+    if task is not None and task not in TASK_SCORES:
+        raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)} or None (any other env)")
+    score = fitness if fitness != "auto" else (TASK_SCORES[task].score if task in TASK_SCORES else "return")
+    return TaskScore(score, parse_early_stop(early_stop, task))
 
 
 class EpisodeScores:
@@ -110,7 +152,8 @@ class EpisodeScores:
         if stop is None:
             return np.zeros(len(index), dtype=bool)
         signal = reward if stop.signal == "reward" else progress
-        run = np.where(signal < 0, self._streak[index] + 1, 0)
+        counting = signal < 0 if not stop.from_grace or t >= stop.grace else np.zeros(len(index), dtype=bool)
+        run = np.where(counting, self._streak[index] + 1, 0)
         self._streak[index] = run
         if not self.early_stop or t < stop.grace:
             return np.zeros(len(index), dtype=bool)

@@ -21,9 +21,9 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
-from agents.evaluation.envs import parse_env_ids
+from agents.evaluation.envs import parse_env_ids, task_of
 from agents.experiments.evaluate import EnvScore, resolve_policy_path
-from agents.experiments.ppo import MODEL_FILE, is_ppo_path, load_ppo
+from agents.experiments.ppo import GENERIC_TASK, MODEL_FILE, is_ppo_path, load_ppo
 from agents.policies import load_policy
 from agents.util.atomic import atomic_write_text
 from agents.util.csvfile import write_csv
@@ -118,9 +118,9 @@ def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: i
     kw = dict(env_kwargs or {})
     if contender.kind == "ppo":
         ppo = load_ppo(contender.path)
-        if hebb_gym.task_of(env_id) != ppo.settings["task"]:
+        if (task_of(env_id) or GENERIC_TASK) != ppo.settings["task"]:
             raise ValueError(f"agent {contender.label!r} is a PPO model for task {ppo.settings['task']!r}; "
-                             f"env {env_id!r} belongs to task {hebb_gym.task_of(env_id)!r}")
+                             f"env {env_id!r} belongs to task {task_of(env_id) or GENERIC_TASK!r}")
         venv = ppo.make_eval_env(env_id, episodes, seed, max_steps, kw or ppo.settings.get("env_kwargs") or {})
         model: Any = ppo.model
     elif contender.kind == "es":

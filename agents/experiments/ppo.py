@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 
 import hebb_gym
-from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids
+from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, task_of
 from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
 from agents.util.settings import Setting
 
@@ -80,7 +80,22 @@ TASK_HYPERPARAMS: dict[str, dict[str, Any]] = {
         "policy_kwargs": {"log_std_init": -1.0, "ortho_init": False, "activation_fn": "ReLU",
                           "net_arch": {"pi": [256, 256], "vf": [256, 256]}},
     },
+    # any other Gymnasium env: Stable-Baselines3's own PPO defaults, MlpPolicy (CnnPolicy for image observations)
+    "gym": {
+        "policy": "auto",
+        "n_timesteps": 1_000_000,
+        "n_envs": 8,
+        "frame_skip": 1,
+        "frame_size": None,
+        "grayscale": False,
+        "frame_stack": 1,
+        "normalize": {},
+        "ppo": {},
+        "policy_kwargs": {},
+    },
 }
+#: The hyper-parameter entry of an env of no known task (``agents.evaluation.envs.task_of`` is None).
+GENERIC_TASK = "gym"
 
 #: PPO constructor arguments that ``PPOConfig.overrides`` may change, with their types: the ``ppo`` command's
 #: override flags (``--learning-rate``) and the ``ppo:key=value`` options of leave-one-out specs.
@@ -135,7 +150,8 @@ class PPOConfig:
 
     @property
     def task(self) -> str:
-        return hebb_gym.task_of(self.env[0])
+        """``"car"``, ``"ant"``, or ``"gym"`` for any other env (SB3's PPO defaults)."""
+        return task_of(self.env[0]) or GENERIC_TASK
 
     def settings(self) -> dict[str, Any]:
         """The full settings of the run (published values with this config's overrides applied)."""
@@ -294,7 +310,10 @@ def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False)
     kwargs = {k: _schedule(v) for k, v in hp["ppo"].items()}
     # SB3 needs the rollout (n_steps * n_envs) to hold at least one mini-batch.
     kwargs["batch_size"] = min(int(kwargs["batch_size"]), int(kwargs["n_steps"]) * hp["n_envs"])
-    model = PPO(hp["policy"], venv, seed=config.seed, device="cpu", verbose=0,
+    policy = hp["policy"]
+    if policy == "auto":
+        policy = "CnnPolicy" if len(venv.observation_space.shape) == 3 else "MlpPolicy"
+    model = PPO(policy, venv, seed=config.seed, device="cpu", verbose=0,
                 policy_kwargs=_policy_kwargs(hp["policy_kwargs"]), **kwargs)
     recorder = _episode_recorder()
     recorder.training_env_ids = list(config.env)

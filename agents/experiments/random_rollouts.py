@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
+from agents.evaluation.envs import task_of
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def rollout_all(
     results = []
     bar = _progress(ids, progress)
     for env_id in bar:
-        make_kwargs = kw if hebb_gym.task_of(env_id) == "ant" else {}
+        make_kwargs = kw if task_of(env_id) == "ant" else {}
         results.append(random_rollout(env_id, max_steps, seed, **make_kwargs))
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(f"{env_id}: {results[-1].steps_per_second:.0f} steps/s")

@@ -150,6 +150,9 @@ class Policy(ABC):
         v = _as_float_array(vector, "vector")
         if v.shape != (self.num_params,):
             raise ValueError(f"vector has shape {v.shape}; accepted: ({self.num_params},) for this policy")
+        if not np.isfinite(v).all():
+            raise ValueError(f"vector holds {int((~np.isfinite(v)).sum())} non-finite value(s); accepted: finite "
+                             "parameters only")
         self._flat = v.astype(np.float32, copy=True)
         self._batch_cache = None
 
@@ -190,15 +193,22 @@ class Policy(ABC):
         state: PolicyState | None = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
+        *,
+        allow_nonfinite: bool = False,
     ) -> tuple[np.ndarray, PolicyState]:
         """SB3's ``predict``: single ``obs_shape`` or batched ``(n_envs, *obs_shape)`` observation -> actions.
 
         ``state`` carries each env's plastic weights / LSTM memory (None starts fresh);
         ``episode_start[i]`` restarts env i. The policies are deterministic; ``deterministic`` is ignored.
+        A NaN or infinite observation is a ValueError (it would poison the plastic / LSTM state until the
+        episode restarts) unless ``allow_nonfinite``.
         """
         obs = np.asarray(observation)
         if obs.dtype == object or not np.issubdtype(obs.dtype, np.number):
             raise TypeError(f"observation has dtype {obs.dtype}; accepted: a numeric array")
+        if not allow_nonfinite and obs.dtype.kind in "fc" and not np.isfinite(obs).all():
+            raise ValueError(f"observation holds {int((~np.isfinite(obs)).sum())} non-finite value(s); "
+                             "pass allow_nonfinite=True to act on them anyway")
         shape = self.spec.obs_shape
         if obs.shape == shape:
             single = True

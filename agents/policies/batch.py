@@ -132,7 +132,7 @@ class PolicyBatch(ABC):
         with torch.no_grad():
             if self.spec.kind == "cnn":
                 features = torch.stack(
-                    [self._conv_one(p, preprocess_images(x[p])) for p in range(self.n_individuals)]
+                    [self._conv_one(p, preprocess_images(x[p], *self.spec.pixel_range)) for p in range(self.n_individuals)]
                 )
             elif self.policy.obs_norm is not None:  # normalised observations, a float32 copy
                 features = self.policy.obs_norm.apply(x)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import torch
 
 from agents.util.atomic import atomic_write
+from agents.util.statefile import array_checksum
 
 __all__ = [
     "FILE_MAGIC",
@@ -51,7 +52,8 @@ def policy_class_named(name: str, path: str | os.PathLike) -> type:
 
 
 def write_policy_file(path: str | os.PathLike, fields: dict[str, Any]) -> Path:
-    """Write a policy file's dict with ``torch.save``, atomically (a temp file beside it, then a rename)."""
+    """Write a policy file's dict with ``torch.save``, atomically, with a checksum of its arrays."""
+    fields = {**fields, "checksum": array_checksum({k: v for k, v in fields.items() if k != "checksum"})}
     return atomic_write(path, lambda f: torch.save(fields, f))
 
 
@@ -72,4 +74,6 @@ def read_policy_file(path: str | os.PathLike) -> dict[str, Any]:
             f"({FORMAT_VERSION}); "
             "upgrade hebb-gym"
         )
+    if "checksum" in d and array_checksum({k: v for k, v in d.items() if k != "checksum"}) != d["checksum"]:
+        raise ValueError(f"{path} fails its checksum: the file was changed or damaged after it was written")
     return d

@@ -51,6 +51,7 @@ class NetSpec:
     conv_strides: tuple[int, ...]
     dense_shapes: tuple[tuple[int, int], ...]  # (out, in) per dense layer
     output_tanh: bool  # tanh on the last dense layer (MLP) or raw (car: mapped by the action head)
+    pixel_range: tuple[float, float] = (0.0, 255.0)  # images: the pixel values mapped to [0, 1]
 
     @property
     def num_synapses(self) -> int:
@@ -72,7 +73,7 @@ def spec_from_spaces(observation_space: gym.Space, action_space: gym.Space) -> N
     if not isinstance(observation_space, gym.spaces.Box):
         raise TypeError(
             f"observation_space={observation_space!r} is not supported; accepted: a 1-D Box (vector) "
-            "or an (H, W, 3) Box image"
+            "or an (H, W, C) Box image"
         )
     if isinstance(action_space, gym.spaces.Discrete):
         n_out = int(action_space.n)
@@ -84,7 +85,8 @@ def spec_from_spaces(observation_space: gym.Space, action_space: gym.Space) -> N
     if len(shape) == 1:
         h1, h2 = HIDDEN
         return NetSpec("mlp", shape, shape[0], n_out, (), (), ((h1, shape[0]), (h2, h1), (n_out, h2)), True)
-    if len(shape) == 3 and shape[2] == 3:
+    if len(shape) == 3 and shape[2] in (1, 3, 4):
+        channels = shape[2]
         size = CAR_IMAGE_SIZE
         s = _conv_out(size, 3, 1) // 2
         s = _conv_out(s, 5, 2) // 2
@@ -95,19 +97,30 @@ def spec_from_spaces(observation_space: gym.Space, action_space: gym.Space) -> N
             shape,
             n_feat,
             n_out,
-            ((6, 3, 3, 3), (8, 6, 5, 5)),
+            ((6, channels, 3, 3), (8, 6, 5, 5)),
             (1, 2),
             ((h1, n_feat), (h2, h1), (n_out, h2)),
             False,
+            _pixel_range(observation_space),
         )
     raise TypeError(
-        f"observation_space with shape {shape} is not supported; accepted: (n,) vectors or (H, W, 3) images"
+        f"observation_space with shape {shape} is not supported; accepted: (n,) vectors or (H, W, C) images "
+        "with C = 1, 3 or 4 channels"
     )
 
 
-def preprocess_images(obs: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W, 3)`` frames (uint8 0..255 or float) -> ``(B, 3, 84, 84)`` float32 in [0, 1], bilinear."""
-    x = obs.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+def _pixel_range(space: gym.spaces.Box) -> tuple[float, float]:
+    """The range of an image space's pixels: its bounds where finite, else 0..255 (uint8) or 0..1."""
+    low, high = float(np.min(space.low)), float(np.max(space.high))
+    if np.isfinite(low) and np.isfinite(high) and high > low:
+        return low, high
+    return (0.0, 255.0) if space.dtype == np.uint8 else (0.0, 1.0)
+
+
+def preprocess_images(obs: torch.Tensor, low: float = 0.0, high: float = 255.0) -> torch.Tensor:
+    """``(B, H, W, C)`` frames with pixel values in [low, high] -> ``(B, C, 84, 84)`` float32 in [0, 1], bilinear."""
+    x = obs.permute(0, 3, 1, 2).to(torch.float32)
+    x = x.div_(255.0) if (low, high) == (0.0, 255.0) else x.sub_(low).div_(high - low)
     if x.shape[-2:] != (CAR_IMAGE_SIZE, CAR_IMAGE_SIZE):
         x = F.interpolate(x, size=(CAR_IMAGE_SIZE, CAR_IMAGE_SIZE), mode="bilinear", align_corners=False)
     return x
@@ -154,7 +167,12 @@ def activation_buffer(*shape: int) -> torch.Tensor:
 
 
 class ActionHead:
-    """Maps raw outputs ``(P, E, n_out)`` to actions of the action space (clipped), row by row."""
+    """Maps raw outputs ``(P, E, n_out)`` to actions of the action space, row by row.
+
+    Discrete: the argmax. Box: ``tanh`` squashed and scaled to the bounds, ``mid + half * tanh`` (exactly
+    ``tanh`` for bounds -1..1; unbounded entries keep -1..1). The car's 3 outputs: steer tanh, gas and
+    brake sigmoid, as in the original code.
+    """
 
     def __init__(self, spec: NetSpec, action_space: gym.Space) -> None:
         self.action_space = action_space
@@ -162,21 +180,24 @@ class ActionHead:
         self.car = spec.kind == "cnn" and not self.discrete and spec.n_out == 3
         self.tanh_out = not spec.output_tanh and not self.car and not self.discrete
         if not self.discrete:
-            self.low = torch.as_tensor(np.asarray(action_space.low, dtype=np.float32))
-            self.high = torch.as_tensor(np.asarray(action_space.high, dtype=np.float32))
+            low = np.asarray(action_space.low, dtype=np.float64)
+            high = np.asarray(action_space.high, dtype=np.float64)
+            bounded = np.isfinite(low) & np.isfinite(high)
+            self.low = torch.as_tensor(low.astype(np.float32))
+            self.high = torch.as_tensor(high.astype(np.float32))
+            self.mid = torch.as_tensor(np.where(bounded, (high + low) / 2, 0.0).astype(np.float32))
+            self.half = torch.as_tensor(np.where(bounded, (high - low) / 2, 1.0).astype(np.float32))
             self.dtype = action_space.dtype
 
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
-        """Raw outputs -> actions (float, clipped to the Box) or int64 indices (Discrete), as a tensor."""
+        """Raw outputs -> actions (float, in the Box) or int64 indices (Discrete), as a tensor."""
         if self.discrete:
             return out.argmax(dim=-1) + int(self.action_space.start)
         if self.car:
             a = torch.cat([torch.tanh(out[..., :1]), torch.sigmoid(out[..., 1:])], dim=-1)
-        elif self.tanh_out:
-            a = torch.tanh(out)
-        else:
-            a = out
-        return torch.clamp(a, self.low, self.high)  # one kernel; equals maximum(minimum(a, high), low)
+            return torch.clamp(a, self.low, self.high)  # one kernel; equals maximum(minimum(a, high), low)
+        a = torch.tanh(out) if self.tanh_out else out  # the MLP's last layer is tanh already
+        return torch.addcmul(self.mid, a, self.half)
 
     def to_numpy(self, actions: torch.Tensor) -> np.ndarray:
         """Mapped actions as a numpy array of the action space's dtype."""

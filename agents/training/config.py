@@ -18,8 +18,9 @@ import gymnasium as gym
 
 from agents.es import Schedule
 from agents.evaluation.backends import BACKENDS
-from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, rollout_env_kwargs
+from agents.evaluation.envs import ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs
 from agents.evaluation.fitness import FitnessConfig
+from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESSES, parse_early_stop
 from agents.policies import AGENTS, Policy, policy_class
 from agents.policies.hebbian import INITS, RENORMS
 from agents.policies.rules import RULES
@@ -33,6 +34,13 @@ def _schedule_field(name: str) -> Any:
     """A TrainConfig field of a :class:`~agents.es.Schedule` setting: the Schedule's default and help."""
     f = _SCHEDULE[name]
     return field(default=f.default, metadata=dict(f.metadata))
+
+
+def _early_stop_text(text: str) -> str:
+    """``--early-stop`` text, checked (any task: the rule is checked against the env when the config is built)."""
+    spec = text.strip()
+    parse_early_stop(spec, "ant" if spec == "original" else None)
+    return spec
 
 
 def parse_rho(text: str) -> int | str:
@@ -81,8 +89,11 @@ class TrainConfig:
     l2: float = _schedule_field("l2")
     episodes: int = field(default=1, metadata={"help": "episodes per variant per individual"})
     max_steps: int = field(default=1000, metadata={"help": "episode horizon"})
-    early_stop: bool = field(default=True, metadata={
-        "help": "the original code's early stops of hopeless episodes (docs/training.md)"})
+    early_stop: str = field(default="auto", metadata={
+        "help": f"when a hopeless training episode ends: {EARLY_STOP_SYNTAX}", "parse": _early_stop_text})
+    fitness: str = field(default="auto", metadata={
+        "help": "what an episode scores: auto (the quadruped's distance, else the return), return, distance",
+        "choices": FITNESSES})
     env_termination: bool = field(default=False, metadata={
         "help": "keep the quadruped's own unhealthy termination during training (off by default)"})
     backend: str = field(default="process", metadata={
@@ -93,6 +104,8 @@ class TrainConfig:
         "help": "Ray cluster address to join (ray backend)", "identity": False})
     seed: int = field(default=0, metadata={"help": "everything random in the run derives from it"})
     env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=ENV_KWARGS_METADATA)
+    env_module: tuple[str, ...] = field(default=(), metadata={
+        "help": "modules to import first, which register env ids (comma-separated or repeated)"})
     centre_every: int = field(default=1, metadata={
         "help": "evaluate the search centre on fresh episodes every K generations (0: never)", "identity": False})
     centre_episodes: int = field(default=5, metadata={
@@ -111,6 +124,12 @@ class TrainConfig:
         "identity": False})
 
     def __post_init__(self) -> None:
+        if isinstance(self.env_module, str):
+            self.env_module = tuple(m.strip() for m in self.env_module.split(",") if m.strip())
+        self.env_module = tuple(self.env_module)
+        import_env_modules(self.env_module)
+        if isinstance(self.early_stop, bool):  # configs written before early_stop named its rule
+            self.early_stop = "auto" if self.early_stop else "off"
         self.env = parse_env_ids(self.env)
         for s in settings_of(type(self)).values():
             check_choices(s.name, getattr(self, s.name), s.choices)
@@ -132,6 +151,7 @@ class TrainConfig:
         if not (self.init_std >= 0 and self.init_std < float("inf")):
             raise ValueError(f"init_std={self.init_std!r} must be a finite number >= 0")
         self.schedule()  # checks the step-size / noise settings
+        self.fitness_config()  # checks the fitness and early stop against the task
 
     def schedule(self) -> Schedule:
         """The ES schedule of this run (step size, noise, their decays and floors, L2 penalty, optimiser)."""
@@ -139,12 +159,13 @@ class TrainConfig:
         return Schedule(**{name: getattr(self, name) for name in _SCHEDULE if name in mine})
 
     def fitness_config(self) -> FitnessConfig:
-        return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs())
+        return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs(),
+                             self.fitness, self.env_module)
 
     def centre_fitness_config(self) -> FitnessConfig:
         """The centre's evaluations: ``centre_episodes`` fresh episodes of every variant, full length, no early stop."""
-        return FitnessConfig(self.env, self.centre_episodes, self.centre_max_steps or self.max_steps, False,
-                             self.rollout_env_kwargs())
+        return FitnessConfig(self.env, self.centre_episodes, self.centre_max_steps or self.max_steps, "off",
+                             self.rollout_env_kwargs(), self.fitness, self.env_module)
 
     def rollout_env_kwargs(self) -> dict[str, Any]:
         """Env kwargs of fitness rollouts; see :func:`agents.evaluation.envs.rollout_env_kwargs`."""

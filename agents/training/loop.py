@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from agents.es.params import candidate_params, mean_params, strategy_factory
-from agents.evaluation.backends import make_backend
+from agents.es.params import candidate_params, mean_params, strategy_factory, uses_mixture
+from agents.evaluation.backends import CHUNK, make_backend
 from agents.evaluation.fitness import EnvPool, derive_seed, evaluate_slice
 from agents.policies import policy_with
 from agents.policies.normalizer import ObsNormalizer, ObsStats
@@ -100,6 +100,7 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
     """
     out = Path(out)
     policy = build_policy(config)  # the checks that need an env (spaces, mixed tasks) come before any write
+    check_memory(policy, config)
     factory = strategy_factory(policy, config)
     check_run_dir(out, config, resume)
     created = not out.exists()
@@ -132,6 +133,42 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
     finally:
         lock.release()
         _remove_if_empty(out, created)
+
+
+#: Rough memory of one env of a vector task (MuJoCo, Box2D without pixels) and of an image task, in bytes.
+_ENV_BYTES = {"mlp": 4 * 2**20, "cnn": 24 * 2**20}
+
+
+def memory_estimate(policy: Any, config: TrainConfig) -> dict[str, int]:
+    """Bytes a run needs at once, roughly: each worker's chunk of individuals (parameters, plastic or LSTM
+    states and envs) and the trainer's strategy (the mixture keeps every individual's sample during ``tell``)."""
+    workers = min(config.workers or os.cpu_count() or 1, config.popsize) if config.backend != "serial" else 1
+    chunk = min(CHUNK, -(-config.popsize // workers))
+    d = policy.num_params
+    synapses = policy.spec.num_synapses
+    per_env = 4 * synapses * 3 if config.agent == "hebbian" else 4 * 4 * sum(o for o, _ in policy.spec.dense_shapes)
+    per_individual = 8 * d + (16 * synapses if config.agent == "hebbian" else 0)
+    worker = chunk * (per_individual + config.episodes * (per_env + _ENV_BYTES[policy.spec.kind]))
+    trainer = 32 * d + 16 * config.popsize
+    if uses_mixture(policy):
+        trainer += config.popsize * 8 * (synapses + 2 * policy.num_params)  # assignments, samples and their noise
+    return {"workers": workers, "per_worker": worker, "trainer": trainer, "total": workers * worker + trainer}
+
+
+def check_memory(policy: Any, config: TrainConfig) -> None:
+    """Refuse, before anything is written, a run whose :func:`memory_estimate` exceeds this machine's memory."""
+    try:
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not available on this platform: nothing to check against
+        return
+    need = memory_estimate(policy, config)
+    if need["total"] > 0.9 * machine:
+        gib = 2.0**30
+        raise ValueError(
+            f"this run needs about {need['total'] / gib:.1f} GiB at once ({need['workers']} worker(s) x "
+            f"{need['per_worker'] / gib:.2f} GiB + the trainer's {need['trainer'] / gib:.1f} GiB for popsize="
+            f"{config.popsize} and {policy.num_params} parameters); this machine has {machine / gib:.1f} GiB. "
+            "Lower --popsize (or --episodes, --workers)")
 
 
 def _remove_if_empty(out: Path, created: bool) -> None:

@@ -16,7 +16,10 @@ other edit. Field metadata understood (all optional):
     the command-line spelling when it is not ``--field-name`` (no dashes);
 ``flag_type``, ``flag_default``, ``flag_choices``, ``from_flag``
     a flag whose value is not the field's own: the annotation of the flag's value, its default, its
-    accepted values and ``flag value -> field value`` (``env_kwargs`` is set by ``--physics mujoco|bullet``).
+    accepted values and ``flag value -> field value``;
+``shorthand``
+    ``(flag, key, choices, help)``: a second flag that sets one key of a dict setting (``--physics bullet``
+    is ``--env-kwargs backend=bullet``).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Setting:
     flag_default: Any = None
     flag_choices: tuple[Any, ...] | None = None
     from_flag: Callable[[Any], Any] | None = None
+    shorthand: tuple[str, str, tuple[Any, ...], str] | None = None  # (flag, dict key, choices, help)
 
     @property
     def kind(self) -> str:
@@ -146,6 +150,6 @@ def settings_of(cls: type) -> Mapping[str, Setting]:
         out[f.name] = Setting(
             f.name, hints[f.name], default, md.get("help", ""), None if choices is None else tuple(choices),
             md.get("parse"), md.get("agents"), md.get("flag"), md.get("flag_type"), md.get("flag_default"),
-            None if flag_choices is None else tuple(flag_choices), md.get("from_flag"),
+            None if flag_choices is None else tuple(flag_choices), md.get("from_flag"), md.get("shorthand"),
         )
     return types.MappingProxyType(out)
