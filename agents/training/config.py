@@ -18,7 +18,8 @@ import gymnasium as gym
 
 from agents.es import Schedule
 from agents.evaluation.backends import BACKENDS
-from agents.evaluation.envs import ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs
+from agents.evaluation.envs import (ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs,
+                                   task_of)
 from agents.evaluation.fitness import FitnessConfig
 from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESSES, parse_early_stop
 from agents.policies import AGENTS, Policy, policy_class
@@ -185,7 +186,12 @@ class TrainConfig:
     def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
         """The config of preset ``name`` (``agents/training/presets/NAME.toml``), ``overrides`` on top."""
         agent = overrides.get("agent")
-        values = load_preset(name, {f.name for f in fields(cls)} - {"preset"}, agent)
+
+        def task(preset_env: Any) -> str | None:  # the task of the ids the run will train on
+            ids = overrides.get("env", preset_env if preset_env is not None else cls.env)
+            return task_of(parse_env_ids(ids, one_task=False)[0])
+
+        values = load_preset(name, {f.name for f in fields(cls)} - {"preset"}, agent, task)
         return cls(**{**values, **overrides, "preset": name})
 
     @classmethod

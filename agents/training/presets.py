@@ -48,22 +48,28 @@ def preset_description(name: str) -> str:
     return str(_read(name).get("description", ""))
 
 
-def load_preset(name: str, allowed: set[str], agent: str | None = None) -> dict[str, Any]:
-    """The settings of preset ``name`` for ``agent``: its ``[train]`` table, then its ``[agent.<agent>]`` table.
+def load_preset(name: str, allowed: set[str], agent: str | None = None,
+                task_of: Any = None) -> dict[str, Any]:
+    """The settings of preset ``name``: its ``[train]`` table, then ``[task.<task>]``, then ``[agent.<agent>]``.
 
-    ``agent`` None means the preset's own ``agent`` (or the trainer's default). Keys outside ``allowed``
-    are a ValueError naming them and the accepted ones.
+    ``agent`` None means the preset's own ``agent`` (or the trainer's default ``hebbian``); ``task_of``:
+    ``env ids -> task`` (``"car"``, ``"ant"`` or None), applied to the preset's ``env`` unless ``env`` is in
+    ``overrides`` of the caller (pass a function of the ids the run will use). Keys outside ``allowed`` are
+    a ValueError naming them and the accepted ones.
     """
     data = _read(name)
     settings = data.get("train", {})
-    per_agent = data.get("agent", {})
-    if not isinstance(settings, dict) or not isinstance(per_agent, dict):
-        raise ValueError(f"preset {name!r}: [train] and [agent.<kind>] must be tables of settings")
+    per_agent, per_task = data.get("agent", {}), data.get("task", {})
+    if not all(isinstance(t, dict) for t in (settings, per_agent, per_task)):
+        raise ValueError(f"preset {name!r}: [train], [task.<task>] and [agent.<kind>] must be tables of settings")
     out = dict(settings)
+    task = task_of(out.get("env")) if task_of is not None else None
+    out.update(per_task.get(task or "", {}))
     out.update(per_agent.get(agent or out.get("agent", "hebbian"), {}))
     unknown = sorted(set(out) - allowed)
-    for kind, table in per_agent.items():
-        unknown += sorted(f"agent.{kind}.{k}" for k in set(table) - allowed)
+    for section, tables in (("agent", per_agent), ("task", per_task)):
+        for kind, table in tables.items():
+            unknown += sorted(f"{section}.{kind}.{k}" for k in set(table) - allowed)
     if unknown:
         raise ValueError(f"preset {name!r} sets unknown key(s) {unknown}; accepted: {', '.join(sorted(allowed))}")
     if isinstance(out.get("env"), list):

@@ -1,0 +1,123 @@
+"""The honest curve and the learning options: centre evaluations, best.pt, observation normalisation, presets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.cli import main as cli
+from agents.evaluation.fitness import EnvPool, derive_seed, evaluate_slice
+from agents.policies import load_policy
+from agents.training import TrainConfig, build_policy, read_metrics, train
+from agents.training import presets as presets_module
+from agents.training.presets import list_presets, load_preset
+from agents.training.rundir import WALL_CLOCK_FIELDS
+
+ANT = "HebbAnt-Default-v0"
+
+
+def tiny(**kw) -> TrainConfig:
+    base = dict(env=(ANT,), popsize=6, generations=3, max_steps=20, backend="serial", seed=2, centre_episodes=2)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _deterministic(rows):
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK_FIELDS} for r in rows]
+
+
+def test_best_pt_is_the_centre_with_the_best_fresh_evaluation(tmp_path):
+    config = tiny(generations=4, agent="static")
+    result = train(config, tmp_path / "run", progress=False)
+    rows = read_metrics(result.run_dir)
+    centres = [r["centre_mean"] for r in rows]
+    assert all(np.isfinite(centres))
+    g = int(np.argmax(centres))
+    assert result.best_fitness == pytest.approx(centres[g]) == rows[-1]["best_centre"]
+    # re-evaluating best.pt on generation g's centre episodes gives that number again
+    policy = load_policy(result.best_path)
+    scores = evaluate_slice(policy, policy.get_flat()[None], [0], derive_seed(config.seed, "centre", g),
+                            EnvPool(config.centre_fitness_config())).episodes[0]
+    assert scores.mean() == pytest.approx(centres[g], abs=1e-9)
+    # last.pt is the final centre
+    last = load_policy(result.last_path)
+    scores = evaluate_slice(last, last.get_flat()[None], [0], derive_seed(config.seed, "centre", 3),
+                            EnvPool(config.centre_fitness_config())).episodes[0]
+    assert scores.mean() == pytest.approx(centres[3], abs=1e-9)
+
+
+def test_centre_every_k_and_the_stops(tmp_path):
+    rows = read_metrics(train(tiny(generations=5, centre_every=2), tmp_path / "a", progress=False).run_dir)
+    evaluated = [int(r["generation"]) for r in rows if np.isfinite(r["centre_mean"])]
+    assert evaluated == [1, 3, 4]  # every second generation, and the last
+    stopped = read_metrics(train(tiny(generations=50, stop_centre=-1e9), tmp_path / "b", progress=False).run_dir)
+    assert len(stopped) == 1  # the first centre evaluation already reaches -1e9 m
+    timed = read_metrics(train(tiny(generations=10_000, max_minutes=1e-9), tmp_path / "c", progress=False).run_dir)
+    assert len(timed) == 1
+
+
+def test_observation_statistics_are_the_same_for_any_worker_count_and_resume(tmp_path):
+    serial = train(tiny(obs_norm=True, generations=4), tmp_path / "serial", progress=False)
+    procs = train(tiny(obs_norm=True, generations=4, backend="process", workers=2), tmp_path / "procs",
+                  progress=False)
+    assert _deterministic(read_metrics(serial.run_dir)) == _deterministic(read_metrics(procs.run_dir))
+    a, b = load_policy(serial.last_path), load_policy(procs.last_path)
+    assert a.obs_norm is not None and a.obs_norm == b.obs_norm
+    train(tiny(obs_norm=True, generations=2), tmp_path / "cut", progress=False)
+    train(tiny(obs_norm=True, generations=4), tmp_path / "cut", resume=True, progress=False)
+    assert _deterministic(read_metrics(tmp_path / "cut")) == _deterministic(read_metrics(serial.run_dir))
+    assert load_policy(tmp_path / "cut" / "last.pt").obs_norm == a.obs_norm
+
+
+def test_the_normaliser_is_in_the_file_and_frozen_at_evaluation(tmp_path):
+    result = train(tiny(obs_norm=True), tmp_path / "run", progress=False)
+    policy = load_policy(result.last_path)
+    norm = policy.obs_norm
+    assert norm.dim == 27 and np.all(norm.std > 0) and np.any(norm.mean != 0)
+    before = (norm.mean.copy(), norm.std.copy())
+    obs = np.random.default_rng(0).normal(size=(3, 27)).astype(np.float32)
+    a1, _ = policy.predict(obs)
+    a2, _ = policy.predict(obs * 100)
+    assert np.array_equal(norm.mean, before[0]) and np.array_equal(norm.std, before[1])  # predict never updates it
+    raw = load_policy(result.last_path)
+    raw.obs_norm = None
+    assert not np.allclose(raw.predict(obs)[0], a1)  # and it is applied
+    with pytest.raises(ValueError, match="vector observation"):
+        train(tiny(env=("HebbCarRacing-Default-v0",), obs_norm=True), tmp_path / "car", progress=False)
+
+
+def test_presets_load_override_and_are_recorded(tmp_path):
+    assert {"fast", "paper"} <= set(list_presets())
+    fast = TrainConfig.from_preset("fast", agent="static", popsize=8)
+    assert (fast.popsize, fast.sigma, fast.obs_norm, fast.optimizer, fast.preset) == (8, 0.02, True, "adam", "fast")
+    assert TrainConfig.from_preset("fast").renorm == "on"  # the Hebbian table
+    assert cli(["train", "--preset", "fast", "--agent", "static", "--popsize", "4", "--generations", "1",
+                "--max-steps", "10", "--backend", "serial", "--centre-episodes", "1", "--quiet",
+                "--out", str(tmp_path / "run")]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert (saved["preset"], saved["popsize"], saved["sigma"], saved["obs_norm"]) == ("fast", 4, 0.02, True)
+    with pytest.raises(ValueError, match="preset='nope' is not known; accepted: .*fast"):
+        TrainConfig.from_preset("nope")
+
+
+def test_a_preset_with_unknown_keys_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "broken.toml").write_text('[train]\npopsize = 10\nlearning_rate = 0.1\n[agent.static]\nsigmaa = 1\n')
+    files = dict(presets_module._files())
+    files["broken"] = tmp_path / "broken.toml"
+    monkeypatch.setattr(presets_module, "_files", lambda: files)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['learning_rate', 'agent.static.sigmaa'\]"):
+        load_preset("broken", {"popsize", "sigma"})
+
+
+def test_the_paper_preset_starts_the_coefficients_from_n01():
+    paper = TrainConfig.from_preset("paper", env=ANT, env_kwargs={})
+    assert (paper.popsize, paper.lr, paper.sigma, paper.optimizer, paper.early_stop) == (200, 0.2, 0.1, "sgd",
+                                                                                         "original")
+    flat = build_policy(paper).get_flat()
+    assert abs(flat.std() - 1.0) < 0.02 and abs(flat.mean()) < 0.02  # torch.randn in the original code
+    default = build_policy(TrainConfig(env=(ANT,))).get_flat()
+    assert abs(default.std() - 0.1) < 0.002
+    assert TrainConfig.from_preset("paper", env=ANT).env_kwargs == {"backend": "bullet"}
+    assert TrainConfig.from_preset("paper", env=ANT).max_steps == 960
