@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from agents.training.rundir import read_metrics
 from agents.util.figures import pyplot, save_figure
 
 
 def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.PathLike, title: str | None = None) -> Path:
-    """Best and mean fitness per generation of one or more runs, overlaid, saved as a PNG."""
+    """Per run, overlaid: the search centre on fresh episodes (mean +- std, the learning curve), the population's
+    mean fitness, and its best individual (dotted: one lucky episode, not a measure of learning); a PNG."""
     plt = pyplot()
     if not run_dirs:
         raise ValueError("run_dirs is empty; give at least one run directory")
@@ -21,8 +25,14 @@ def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.P
         gens = [r["generation"] for r in rows]
         colour = f"C{k % 10}"
         label = Path(run).name or str(run)
-        ax.plot(gens, [r["mean"] for r in rows], color=colour, label=f"{label} mean")
-        ax.plot(gens, [r["best"] for r in rows], color=colour, ls="--", alpha=0.7, label=f"{label} best")
+        centre = [(r["generation"], r["centre_mean"], r["centre_std"]) for r in rows
+                  if math.isfinite(r.get("centre_mean", math.nan))]
+        if centre:
+            g, m, sd = (np.array(c) for c in zip(*centre))
+            ax.plot(g, m, color=colour, lw=2, marker="o", ms=2.5, label=f"{label} centre (fresh episodes)")
+            ax.fill_between(g, m - sd, m + sd, color=colour, alpha=0.15, lw=0)
+        ax.plot(gens, [r["mean"] for r in rows], color=colour, ls="--", alpha=0.8, label=f"{label} population mean")
+        ax.plot(gens, [r["best"] for r in rows], color=colour, ls=":", alpha=0.5, label=f"{label} best individual")
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness")
     ax.set_title(title or "ES learning curve")
