@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,8 @@ import numpy as np
 import pytest
 
 import hebb_gym  # noqa: F401
+from agents.util.csvfile import read_csv
 from agents.policies import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
-from agents.cli.probes import add_probe_commands
 from agents.experiments.probes import (
     Probe,
     ProbeResult,
@@ -26,38 +24,6 @@ from agents.experiments.probes import (
 )
 
 ENV = "HebbAnt-Default-v0"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny ES run (one generation of four) on the quadruped."""
-    from agents.training import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("run")
-    train(
-        TrainConfig(env=(ENV,), popsize=4, generations=1, max_steps=20, backend="serial"), out, progress=False
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def policy(run_dir: Path) -> HebbianPolicy:
-    """The run's best policy."""
-    return load_policy(run_dir / "best.pt")
-
-
-def _cli(argv: list[str]) -> int:
-    """Parse and run ``argv`` with a parser holding only the probe commands (as agents.cli wires them)."""
-    parser = argparse.ArgumentParser(prog="hebb-gym")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_probe_commands(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _direct_returns(
@@ -238,10 +204,10 @@ def test_freeze_actuators_saturates_exactly_in_window(policy: HebbianPolicy) -> 
     ],
 )
 def test_probe_cli_writes_consistent_files(
-    run_dir: Path, policy: HebbianPolicy, tmp_path: Path, spec: str, slug: str
+    run_dir: Path, policy: HebbianPolicy, tmp_path: Path, spec: str, slug: str, probe_cli
 ) -> None:
     episodes, steps = 2, 25
-    rc = _cli(
+    rc = probe_cli(
         [
             "probe",
             str(run_dir),
@@ -261,7 +227,7 @@ def test_probe_cli_writes_consistent_files(
     )
     assert rc == 0
     assert (tmp_path / f"{slug}.png").stat().st_size > 0
-    rows = _read_csv(tmp_path / f"{slug}.csv")
+    rows = read_csv(tmp_path / f"{slug}.csv")
     labels = parse_probe(spec).conditions()
     assert {r["condition"] for r in rows} == {"baseline", *(c.label for c in labels)}
     base = [r for r in rows if r["condition"] == "baseline"]
@@ -270,7 +236,7 @@ def test_probe_cli_writes_consistent_files(
     returns, dist = _direct_returns(policy, episodes, steps, seed=7, terminate_when_unhealthy=False)
     assert float(base[-1]["cumulative_reward"]) == pytest.approx(returns.mean(), rel=1e-9, abs=1e-9)
     assert float(base[-1]["distance"]) == pytest.approx(dist.mean(), rel=1e-9, abs=1e-9)
-    ep_rows = _read_csv(tmp_path / f"{slug}_episodes.csv")
+    ep_rows = read_csv(tmp_path / f"{slug}_episodes.csv")
     for c in ["baseline", *(c.label for c in labels)]:
         mine = [r for r in rows if r["condition"] == c]
         cum = np.cumsum([float(r["reward"]) for r in mine])

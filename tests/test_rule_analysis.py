@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -12,44 +10,13 @@ import numpy as np
 import pytest
 
 import hebb_gym  # noqa: F401
+from agents.util.csvfile import read_csv
 from agents.cli import main
-from agents.cli.probes import add_probe_commands
 from agents.experiments.rule_analysis import analyse_rules
 from agents.experiments.rule_clusters import MISSING_SKLEARN, choose_k, pca
 from agents.policies import HebbianPolicy, StaticPolicy, load_policy
-from agents.training import TrainConfig, train
 
 ENV = "HebbAnt-Default-v0"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny ES run (one generation of four) on the quadruped."""
-    out = tmp_path_factory.mktemp("run")
-    train(
-        TrainConfig(env=(ENV,), popsize=4, generations=1, max_steps=20, backend="serial"), out, progress=False
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
-def policy(run_dir: Path) -> HebbianPolicy:
-    """The run's best policy."""
-    return load_policy(run_dir / "best.pt")
-
-
-def _cli(argv: list[str]) -> int:
-    """Parse and run ``argv`` with a parser holding only the probe commands (as agents.cli wires them)."""
-    parser = argparse.ArgumentParser(prog="hebb-gym")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_probe_commands(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _needs_sklearn() -> None:
@@ -111,9 +78,9 @@ def test_rules_without_sklearn_names_the_extra(
     assert "pip install 'hebb-gym[analysis]'" in err and not (tmp_path / "out").exists()
 
 
-def test_rules_command_writes_files(run_dir: Path, policy: HebbianPolicy, tmp_path: Path) -> None:
+def test_rules_command_writes_files(run_dir: Path, policy: HebbianPolicy, tmp_path: Path, probe_cli) -> None:
     _needs_sklearn()
-    rc = _cli(["rules", str(run_dir), "--out", str(tmp_path), "--max-steps", "15", "--k-max", "3"])
+    rc = probe_cli(["rules", str(run_dir), "--out", str(tmp_path), "--max-steps", "15", "--k-max", "3"])
     assert rc == 0
     for name in [
         "rules_summary.csv",
@@ -127,7 +94,7 @@ def test_rules_command_writes_files(run_dir: Path, policy: HebbianPolicy, tmp_pa
         "rules.json",
     ]:
         assert (tmp_path / name).stat().st_size > 0, name
-    summary = _read_csv(tmp_path / "rules_summary.csv")
+    summary = read_csv(tmp_path / "rules_summary.csv")
     coeffs = policy.rule.coefficients
     assert {(r["layer"], r["coefficient"]) for r in summary} == {
         (layer, c) for layer in ("dense.0", "dense.1", "dense.2", "all") for c in coeffs
@@ -137,12 +104,12 @@ def test_rules_command_writes_files(run_dir: Path, policy: HebbianPolicy, tmp_pa
     a_layer1 = table[27 * 128 : 27 * 128 + 128 * 64, coeffs.index("A")].astype(np.float64)
     assert float(row["mean"]) == pytest.approx(a_layer1.mean())
     assert float(row["q50"]) == pytest.approx(np.median(a_layer1))
-    clusters = _read_csv(tmp_path / "rules_clusters.csv")
+    clusters = read_csv(tmp_path / "rules_clusters.csv")
     assert sum(int(c["rules"]) for c in clusters) == policy.num_rules
     assert sum(int(c["synapses"]) for c in clusters) == policy.num_synapses
     doc = json.loads((tmp_path / "rules.json").read_text())
     assert doc["clustering"]["k"] == len(clusters) and 2 <= len(clusters) <= 3
-    pca_rows = _read_csv(tmp_path / "weights_pca.csv")
+    pca_rows = read_csv(tmp_path / "weights_pca.csv")
     assert [int(r["t"]) for r in pca_rows if r["layer"] == "all"] == list(range(15))
     assert {r["layer"] for r in pca_rows} == {"all", "dense.0", "dense.1", "dense.2"}
 
