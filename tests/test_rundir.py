@@ -220,3 +220,25 @@ def test_evaluate_prints_its_episodes_before_a_failed_csv_write(tmp_path, capsys
                 "--csv", str(tmp_path / "file" / "out.csv")]) == 2
     captured = capsys.readouterr()
     assert ANT in captured.out and "error" in captured.err
+
+
+def test_ppo_pickles_load_only_when_written_here_or_trusted(tmp_path, monkeypatch):
+    import shutil
+
+    from agents.experiments.ppo import PPOConfig, load_ppo, train_ppo
+
+    monkeypatch.setenv("HEBB_GYM_HOME", str(tmp_path / "home"))
+    out = tmp_path / "ppo"
+    train_ppo(PPOConfig(env=("CartPole-v1",), timesteps=64, n_envs=1, overrides={"n_steps": 64, "batch_size": 64}),
+              out)
+    assert load_ppo(out).model is not None  # written by this machine: its signature checks out
+    shared = tmp_path / "shared"
+    shutil.copytree(out, shared)
+    with open(shared / "model.zip", "ab") as f:
+        f.write(b"\0")  # changed after it was written (a zip still loads with trailing bytes)
+    with pytest.raises(ValueError, match="did not write.*--trust-pickles"):
+        load_ppo(shared)
+    monkeypatch.setenv("HEBB_GYM_HOME", str(tmp_path / "other-machine"))
+    with pytest.raises(ValueError, match="pickles"):
+        load_ppo(out)  # another machine's key: not signed here
+    assert load_ppo(out, trust_pickles=True).model is not None

@@ -56,7 +56,8 @@ def _compare(args: argparse.Namespace) -> int:
     env_kwargs = rollout_env_kwargs(env_ids_for(args.env, args.task), physics_env_kwargs(args.physics),
                                     env_termination=not args.no_env_termination)
     result = compare(args.agents, env=args.env, task=args.task, episodes=args.episodes, out=args.out, seed=args.seed,
-                     max_steps=args.max_steps, env_kwargs=env_kwargs, title=args.title)
+                     max_steps=args.max_steps, env_kwargs=env_kwargs, title=args.title,
+                     trust_pickles=args.trust_pickles)
     rows = []
     for r in result.rows:
         dist = "" if r["distance_mean"] == "" else f"{r['distance_mean']:.3f} +- {r['distance_std']:.3f}"
@@ -107,6 +108,9 @@ def add_experiment_commands(sub: Any) -> None:
                    help="quadruped: turn the env's unhealthy termination off for every agent (the ES training setting)")
     p.add_argument("--title", default=None, help="title of the table and the figure")
     p.add_argument("--out", default="runs/compare", help="folder for results.csv, results.md, results.png")
+    p.add_argument("--trust-pickles", action="store_true",
+                   help="load PPO models this machine did not write (SB3 zips and vecnormalize.pkl are pickles, "
+                        "which can run code)")
     p.set_defaults(handler=_compare)
 
     p = sub.add_parser("loo", help="leave-one-out generalisation: train on four variants, test on the fifth")

@@ -109,15 +109,19 @@ def _es_vec_env(env_id: str, episodes: int, seed: int, max_steps: int | None, en
 
 @one_torch_thread()
 def evaluate_contender(contender: Contender, env_id: str, episodes: int, seed: int = 0,
-                       max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None) -> EnvScore:
-    """``episodes`` episodes of one agent on one env id through ``evaluate_policy``; episode i resets with seed + i."""
+                       max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None,
+                       trust_pickles: bool = False) -> EnvScore:
+    """``episodes`` episodes of one agent on one env id through ``evaluate_policy``; episode i resets with seed + i.
+
+    ``trust_pickles``: load PPO models this machine did not write (SB3 zips are pickles; see ``load_ppo``).
+    """
     from stable_baselines3.common.evaluation import evaluate_policy
 
     if episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be >= 1")
     kw = dict(env_kwargs or {})
     if contender.kind == "ppo":
-        ppo = load_ppo(contender.path)
+        ppo = load_ppo(contender.path, trust_pickles)
         if (task_of(env_id) or GENERIC_TASK) != ppo.settings["task"]:
             raise ValueError(f"agent {contender.label!r} is a PPO model for task {ppo.settings['task']!r}; "
                              f"env {env_id!r} belongs to task {task_of(env_id) or GENERIC_TASK!r}")
@@ -180,7 +184,7 @@ def variant_name(env_id: str) -> str:
 def compare(agents: Sequence[str | os.PathLike | Contender], env: str | Sequence[str] | None = None,
             task: str | None = None, episodes: int = 5, out: str | os.PathLike | None = None, seed: int = 0,
             max_steps: int | None = None, env_kwargs: dict[str, Any] | None = None,
-            title: str | None = None) -> CompareResult:
+            title: str | None = None, trust_pickles: bool = False) -> CompareResult:
     """Evaluate every agent on every env id with the same seeds; write CSVs, a markdown table and a bar chart."""
     if not agents:
         raise ValueError("agents is empty; give at least one run directory, policy file or PPO model")
@@ -189,7 +193,7 @@ def compare(agents: Sequence[str | os.PathLike | Contender], env: str | Sequence
     scores: dict[tuple[str, str], EnvScore] = {}
     for c in contenders:
         for e in env_ids:
-            scores[(c.label, e)] = evaluate_contender(c, e, episodes, seed, max_steps, env_kwargs)
+            scores[(c.label, e)] = evaluate_contender(c, e, episodes, seed, max_steps, env_kwargs, trust_pickles)
     result = CompareResult(scores, contenders, env_ids)
     result.rows = [_result_row(c, e, scores[(c.label, e)], seed, max_steps) for c in contenders for e in env_ids]
     if out is not None:

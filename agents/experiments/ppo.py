@@ -31,6 +31,7 @@ import hebb_gym
 from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, task_of
 from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
 from agents.util.settings import Setting
+from agents.util.trust import is_signed_here, sign
 
 MODEL_FILE = "model.zip"
 SETTINGS_FILE = "settings.json"
@@ -320,12 +321,15 @@ def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False)
     t0 = time.perf_counter()
     model.learn(total_timesteps=hp["n_timesteps"], callback=recorder, progress_bar=progress)
     seconds = time.perf_counter() - t0
-    vn_path = None
+    vn_path, vn_bytes = None, b""
     if isinstance(model.get_env(), VecNormalize):
-        vn = model.get_env()
         vn_path = out / VECNORMALIZE_FILE
         # VecNormalize.save is pickle.dump(self) (its __getstate__ drops the envs); done here atomically.
-        atomic_write(vn_path, lambda f: pickle.dump(vn, f))
+        vn_bytes = pickle.dumps(model.get_env())
+        atomic_write(vn_path, lambda f: f.write(vn_bytes))
+    buf = io.BytesIO()
+    model.save(buf)
+    model_bytes = buf.getvalue()
     settings.update({
         "timesteps_done": int(model.num_timesteps), "train_seconds": round(seconds, 2),
         "files": {"model": MODEL_FILE, "vecnormalize": vn_path.name if vn_path else None},
@@ -333,8 +337,9 @@ def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False)
                      "stable_baselines3": _sb3_version(), "gymnasium": gym.__version__},
     })
     atomic_write_text(out / EPISODES_FILE, _episodes_csv(recorder.rows))
+    settings["signature"] = sign([model_bytes, vn_bytes])  # this machine wrote these pickles (agents.util.trust)
     atomic_write_json(out / SETTINGS_FILE, settings)
-    atomic_write(out / MODEL_FILE, lambda f: model.save(f))  # last: its presence marks a finished run
+    atomic_write(out / MODEL_FILE, lambda f: f.write(model_bytes))  # last: its presence marks a finished run
     venv.close()
     return PPOResult(out, out / MODEL_FILE, out / SETTINGS_FILE, vn_path, int(model.num_timesteps), seconds)
 
@@ -378,8 +383,13 @@ def is_ppo_path(path: str | os.PathLike) -> bool:
     return (p.is_dir() and (p / MODEL_FILE).exists()) or (p.is_file() and p.suffix == ".zip")
 
 
-def load_ppo(path: str | os.PathLike) -> PPOModel:
-    """Load a PPO run directory or ``model.zip`` (with ``settings.json`` beside it) on the CPU."""
+def load_ppo(path: str | os.PathLike, trust_pickles: bool = False) -> PPOModel:
+    """Load a PPO run directory or ``model.zip`` (with ``settings.json`` beside it) on the CPU.
+
+    SB3 models and ``vecnormalize.pkl`` are pickles, which run code when loaded: only files this machine's
+    ``hebb-gym ppo`` wrote (their signature checks out, :mod:`agents.util.trust`) load unless
+    ``trust_pickles``.
+    """
     from stable_baselines3 import PPO
 
     p = Path(path)
@@ -394,7 +404,12 @@ def load_ppo(path: str | os.PathLike) -> PPOModel:
     if settings.get("format") != SETTINGS_FORMAT:
         raise ValueError(f"{settings_path} has format {settings.get('format')!r}; accepted: {SETTINGS_FORMAT}")
     vn = model_path.parent / VECNORMALIZE_FILE
-    model = PPO.load(str(model_path), device="cpu")
+    blobs = [model_path.read_bytes(), vn.read_bytes() if vn.exists() else b""]
+    if not trust_pickles and not is_signed_here(blobs, settings.get("signature")):
+        raise ValueError(f"{model_path} is a Stable-Baselines3 model that this machine's hebb-gym did not write: its "
+                         "zip (and vecnormalize.pkl) are pickles, which can run any code when loaded. Load it only "
+                         "if you trust where it came from: pass --trust-pickles (trust_pickles=True)")
+    model = PPO.load(io.BytesIO(blobs[0]), device="cpu")
     return PPOModel(model, settings, vn if vn.exists() else None, model_path)
 
 

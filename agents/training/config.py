@@ -178,9 +178,8 @@ class TrainConfig:
                 if s.agents is not None and self.agent in s.agents}
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["env"] = list(self.env)
-        return d
+        """The settings as JSON values (tuples as lists), as ``config.json`` stores them."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
