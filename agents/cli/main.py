@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import hebb_gym
+from agents import pretrained
 from agents.cli.experiments import add_experiment_commands
 from agents.cli.options import add_settings, setting_values
 from agents.cli.probes import add_probe_commands
@@ -55,6 +56,23 @@ def _presets(args: argparse.Namespace) -> int:
         print(text_table(["setting", "value"], [[k, v] for k, v in config.to_json().items()]))
         return 0
     print(text_table(["preset", "description"], [[name, preset_description(name)] for name in list_presets()]))
+    return 0
+
+
+def _pretrained(args: argparse.Namespace) -> int:
+    shipped = pretrained.entries()
+    if not shipped:
+        print("this build ships no pretrained agents")
+        return 0
+    rows = []
+    for e in shipped:
+        scores = ", ".join(f"{env}: "
+                           f"{s['distance_mean']:.1f} +- {s['distance_std']:.1f} m" for env, s in e["scores"].items())
+        rows.append([pretrained.PREFIX + e["name"], e["agent"], ",".join(e["env"]), e.get("preset") or "",
+                     f"{e['env_steps'] / 1e6:.1f}M", f"{e['wall_clock_minutes']:.0f} min", scores])
+    print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock", "centre distance"], rows))
+    for e in shipped:
+        print(f"{pretrained.PREFIX}{e['name']}: {e['command']}")
     return 0
 
 
@@ -108,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", default=None, help="the agent kind to resolve --show for (presets may differ by kind)")
     p.set_defaults(handler=_presets)
 
+    p = sub.add_parser("pretrained", help="list the agents shipped with the package (pretrained:NAME)")
+    p.set_defaults(handler=_pretrained)
+
     p = sub.add_parser("evaluate", help="evaluate a run's best policy or a policy file on variants")
-    p.add_argument("target", help="run directory (uses best.pt) or policy file")
+    p.add_argument("target", help="run directory (uses best.pt), policy file, or pretrained:NAME")
     p.add_argument("--env", required=True, help="env id or comma-separated ids")
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")

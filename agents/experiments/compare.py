@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 import hebb_gym
+from agents import pretrained
 from agents.evaluation.envs import parse_env_ids, task_of
 from agents.experiments.evaluate import EnvScore, resolve_policy_path
 from agents.experiments.ppo import GENERIC_TASK, MODEL_FILE, is_ppo_path, load_ppo
@@ -49,6 +50,9 @@ def resolve_agent(arg: str | os.PathLike) -> Contender:
     """``[LABEL=]PATH`` -> Contender; PATH is an ES run dir (its ``best.pt``), a ``.pt`` file, a PPO run dir or zip."""
     text = str(arg)
     label = None
+    if pretrained.is_pretrained(text.split("=", 1)[-1]):  # [LABEL=]pretrained:NAME
+        label, _, name = text.rpartition("=")
+        return Contender(label or name[len(pretrained.PREFIX):], "es", pretrained.path_of(name))
     if "=" in text and not Path(text).exists():
         label, text = text.split("=", 1)
         if not label:

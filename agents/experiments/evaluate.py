@@ -15,6 +15,7 @@ from PIL import Image
 import hebb_gym  # noqa: F401  (registers the variants)
 from agents.evaluation.rollout import GymStepper, Hook, Step, rollout
 from agents.policies import load_policy
+from agents import pretrained
 from agents.training import TrainConfig
 from agents.util.atomic import atomic_write, atomic_write_text
 from agents.util.csvfile import csv_text
@@ -42,7 +43,9 @@ class EnvScore:
 
 
 def resolve_policy_path(run_or_policy: str | os.PathLike, which: str = "best") -> Path:
-    """A policy file from a path that is either the file itself or a run directory (``best.pt``)."""
+    """A policy file from a path that is the file itself, a run directory (``best.pt``) or ``pretrained:NAME``."""
+    if pretrained.is_pretrained(run_or_policy):
+        return pretrained.path_of(str(run_or_policy))
     p = Path(run_or_policy)
     if p.is_dir():
         p = p / f"{which}.pt"
@@ -53,7 +56,9 @@ def resolve_policy_path(run_or_policy: str | os.PathLike, which: str = "best") -
 
 
 def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
-    """The env kwargs of a run directory's fitness rollouts ({} for a policy file)."""
+    """The env kwargs of a run directory's fitness rollouts (a shipped agent's: its index entry's; {} for a file)."""
+    if pretrained.is_pretrained(run_or_policy):
+        return dict(pretrained.entry(str(run_or_policy)).get("rollout_env_kwargs", {}))
     cfg = Path(run_or_policy) / "config.json"
     if not cfg.is_file():
         return {}

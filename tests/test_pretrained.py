@@ -1,0 +1,46 @@
+"""Shipped agents: each loads by name, matches its index entry, acts in its env, and walks where it says."""
+
+from __future__ import annotations
+
+import hashlib
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import hebb_gym  # noqa: F401
+from agents import load_policy, pretrained
+from agents.cli import main as cli
+from agents.experiments.evaluate import evaluate_policy_on
+
+SHIPPED = pretrained.entries()
+
+
+def test_unknown_names_are_refused_with_the_shipped_ones():
+    with pytest.raises(ValueError, match="pretrained:no-such-agent is not a shipped agent; accepted"):
+        load_policy("pretrained:no-such-agent")
+    assert cli(["pretrained"]) == 0
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
+def test_a_shipped_agent_matches_its_index_and_acts(entry):
+    path = pretrained.path_of(entry["name"])
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    policy = load_policy(pretrained.PREFIX + entry["name"])
+    assert type(policy).__name__.lower().startswith(entry["agent"]) and policy.num_params == entry["num_params"]
+    assert path.stat().st_size < 4 * 2**20
+    for env_id in entry["env"]:
+        env = gym.make(env_id, **entry.get("rollout_env_kwargs", {}))
+        obs, _ = env.reset(seed=0)
+        action, _ = policy.predict(obs)
+        assert env.action_space.contains(action)
+        env.close()
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
+def test_a_shipped_walker_walks(entry):
+    """A few hundred steps cover a clearly positive distance (an untrained policy stays within about 1 m)."""
+    env_id = entry["env"][0]
+    score = evaluate_policy_on(load_policy(pretrained.PREFIX + entry["name"]), env_id, episodes=2, seed=12345,
+                               max_steps=300, env_kwargs=entry.get("rollout_env_kwargs", {}))
+    assert np.mean(score.distances) > 3.0, score.distances
