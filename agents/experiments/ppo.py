@@ -10,7 +10,6 @@ every update mixes the variants evenly. Training runs on the CPU.
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 import os
@@ -29,7 +28,8 @@ from torch import nn
 
 import hebb_gym
 from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, task_of
-from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
+from agents.util.atomic import atomic_write, atomic_write_json
+from agents.util.csvfile import write_csv
 from agents.util.settings import Setting
 from agents.util.trust import is_signed_here, sign
 
@@ -336,7 +336,7 @@ def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False)
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "stable_baselines3": _sb3_version(), "gymnasium": gym.__version__},
     })
-    atomic_write_text(out / EPISODES_FILE, _episodes_csv(recorder.rows))
+    write_csv(out / EPISODES_FILE, recorder.rows, ["timestep", "env_index", "env", "return", "length"])
     settings["signature"] = sign([model_bytes, vn_bytes])  # this machine wrote these pickles (agents.util.trust)
     atomic_write_json(out / SETTINGS_FILE, settings)
     atomic_write(out / MODEL_FILE, lambda f: f.write(model_bytes))  # last: its presence marks a finished run
@@ -348,14 +348,6 @@ def _sb3_version() -> str:
     import stable_baselines3
 
     return stable_baselines3.__version__
-
-
-def _episodes_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["timestep", "env_index", "env", "return", "length"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 @dataclass
