@@ -35,7 +35,6 @@ per method (the hebb-gym run directory; the peer's ``metrics.csv`` and ``centre.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import math

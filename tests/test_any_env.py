@@ -6,7 +6,6 @@ The learning tests train on real environments with budgets measured on a 2-core 
 
 from __future__ import annotations
 
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -126,7 +125,6 @@ def test_a_generic_env_scores_its_return_and_stops_only_when_asked():
 
 def test_episodes_end_where_gymnasium_says():
     # CartPole-v1 is registered with a 500-step limit: a longer training horizon does not lengthen it
-    policy = StaticPolicy.from_env("CartPole-v1", seed=0)
     pool = EnvPool(FitnessConfig(("CartPole-v1",), max_steps=2000))
     assert pool.get("CartPole-v1", 1)[0].spec.max_episode_steps == 500
 

@@ -12,7 +12,7 @@ import pytest
 
 import hebb_gym  # noqa: F401
 from agents.util.csvfile import read_csv
-from agents.policies import HebbianPolicy, LSTMPolicy, StaticPolicy, load_policy
+from agents.policies import HebbianPolicy, LSTMPolicy, StaticPolicy
 from agents.experiments.probes import (
     Probe,
     ProbeResult,

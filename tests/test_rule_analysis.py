@@ -14,7 +14,7 @@ from agents.util.csvfile import read_csv
 from agents.cli import main
 from agents.experiments.rule_analysis import analyse_rules
 from agents.experiments.rule_clusters import MISSING_SKLEARN, choose_k, pca
-from agents.policies import HebbianPolicy, StaticPolicy, load_policy
+from agents.policies import HebbianPolicy, StaticPolicy
 
 ENV = "HebbAnt-Default-v0"
 

@@ -20,7 +20,6 @@ from typing import Any, Sequence
 import gymnasium as gym
 import numpy as np
 
-import hebb_gym
 from hebb_gym import ant_batch
 from agents.evaluation.envs import import_env_modules, parse_env_ids, task_of
 from agents.evaluation.rollout import AntStepper, GymStepper, Hook, Step, Stepper, rollout

@@ -89,7 +89,7 @@ def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
         return None
     if spec == "original":
         if task not in ORIGINAL_STOPS:
-            raise ValueError(f"early_stop='original' is the car's or the quadruped's rule; this env has neither")
+            raise ValueError("early_stop='original' is the car's or the quadruped's rule; this env has neither")
         return ORIGINAL_STOPS[task]
     parts = str(spec).split(":")
     try:

@@ -26,7 +26,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-import hebb_gym
 from agents.evaluation.envs import ENV_KWARGS_METADATA, parse_env_ids, task_of
 from agents.util.atomic import atomic_write, atomic_write_json
 from agents.util.csvfile import write_csv
