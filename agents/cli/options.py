@@ -2,8 +2,9 @@
 
 A setting ``name`` becomes ``--name`` (underscores as dashes) with the setting's parser, default, help
 and accepted values; a bool that defaults to False is a switch, one that defaults to True is turned off
-by ``--no-name``; tuples are comma-separated, dicts JSON objects. Metadata ``flag`` / ``flag_type`` /
-``from_flag`` give a setting another spelling (``env_kwargs`` is ``--physics``).
+by ``--no-name``; tuples are comma-separated (and the flag may be repeated), dicts JSON objects or their
+setting's own parser. Metadata ``flag`` / ``flag_type`` / ``from_flag`` give a setting another spelling;
+``shorthand`` adds a second flag setting one key of a dict (``--physics`` is ``--env-kwargs backend=...``).
 """
 
 from __future__ import annotations

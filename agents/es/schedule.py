@@ -73,7 +73,8 @@ class Schedule:
         version); ``lr`` and ``sigma`` stay the starting values (the strategy holds the current ones)."""
         return replace(self, **{k: float(state[k]) for k in _STATE_NUMBERS},
                        fitness_shaping=str(state["fitness_shaping"]), optimizer=state["optimizer_name"],
-                       momentum=float(state["optimizer"].get("momentum", 0.0)))
+                       momentum=float(state["optimizer"].get("momentum", 0.0))
+                       if state["optimizer_name"] == "sgd" else 0.0)  # ClipUp keeps its own momentum
 
     def decay(self, lr: float, sigma: float) -> tuple[float, float]:
         """The learning rate and sigma of the next generation, from this generation's."""

@@ -100,9 +100,11 @@ class ObsStatsHook(Hook):
 
     def after_step(self, step: Step) -> None:
         obs = step.transition.obs.reshape(len(step.index), -1).astype(np.float64)
-        self.count[step.index] += 1
-        self.sum[step.index] += obs
-        self.sq[step.index] += obs * obs
+        ok = np.isfinite(obs).all(axis=1)  # a diverged env's observation says nothing about the states visited
+        index, obs = (step.index, obs) if ok.all() else (step.index[ok], obs[ok])
+        self.count[index] += 1
+        self.sum[index] += obs
+        self.sq[index] += obs * obs
 
     def add_to(self, stats: list[ObsStats], episodes: int) -> None:
         """Merge env ``i * episodes + e`` into ``stats[i]``, episodes in order (independent of slicing)."""

@@ -76,7 +76,7 @@ ORIGINAL_STOPS = {
 #: What ``early_stop`` accepts (N, GRACE: integers).
 EARLY_STOP_SYNTAX = ("auto (the task's own: car negative-streak:20, quadruped no-progress:200:30, others none), off, "
                      "original (the original code's exact rule), negative-streak:N (N negative rewards in a row), "
-                     "no-progress:GRACE:N (from step GRACE on, N steps in a row without forward progress)")
+                     "no-progress:GRACE:N (at step GRACE or later, once the last N steps all moved backwards)")
 #: What ``fitness`` accepts.
 FITNESSES = ("auto", "return", "distance")
 

@@ -39,8 +39,9 @@ from agents.util.settings import Setting, check_choices, settings_of
 from agents.util.tables import markdown_table
 
 AGENT_KINDS = AGENTS + ("ppo",)
-#: TrainConfig fields a cell sets (not the template, not an agent spec).
-ES_CELL_FIELDS = ("env", "agent", "seed")
+#: TrainConfig fields that are no template flags: the cells set env, agent and seed; a preset is applied to a
+#: template with TrainConfig.from_preset (a preset name alone would only be recorded).
+ES_CELL_FIELDS = ("env", "agent", "seed", "preset")
 #: TrainConfig fields every agent of the experiment shares (the horizon and env settings also make the
 #: PPO cells and the evaluation), so an agent spec may not change them.
 SHARED_FIELDS = ("max_steps", "env_kwargs", "env_termination")
@@ -143,7 +144,7 @@ class LOOConfig:
     eval_seed: int = field(default=1_000_000, metadata={
         "help": "evaluation episode i resets with this + i, in every cell"})
     policy: str = field(default="best", metadata={
-        "help": "the ES policy file a cell evaluates: the best individual seen, or the final mean",
+        "help": "the ES policy file a cell evaluates: the best-evaluated centre (best.pt), or the final one",
         "choices": ("best", "last")})
 
     def __post_init__(self) -> None:

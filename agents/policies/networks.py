@@ -170,7 +170,7 @@ class ActionHead:
     """Maps raw outputs ``(P, E, n_out)`` to actions of the action space, row by row.
 
     Discrete: the argmax. Box: ``tanh`` squashed and scaled to the bounds, ``mid + half * tanh`` (exactly
-    ``tanh`` for bounds -1..1; unbounded entries keep -1..1). The car's 3 outputs: steer tanh, gas and
+    ``tanh`` for bounds -1..1; unbounded entries keep -1..1), then clamped into the space against rounding. The car's 3 outputs: steer tanh, gas and
     brake sigmoid, as in the original code.
     """
 
@@ -197,7 +197,9 @@ class ActionHead:
             a = torch.cat([torch.tanh(out[..., :1]), torch.sigmoid(out[..., 1:])], dim=-1)
             return torch.clamp(a, self.low, self.high)  # one kernel; equals maximum(minimum(a, high), low)
         a = torch.tanh(out) if self.tanh_out else out  # the MLP's last layer is tanh already
-        return torch.addcmul(self.mid, a, self.half)
+        # clamped too: float32 rounding of mid + half can pass a bound by one step, and half-bounded entries
+        # (low = 0, high = inf) keep -1..1 clipped into the space
+        return torch.clamp(torch.addcmul(self.mid, a, self.half), self.low, self.high)
 
     def to_numpy(self, actions: torch.Tensor) -> np.ndarray:
         """Mapped actions as a numpy array of the action space's dtype."""

@@ -15,7 +15,7 @@ __all__ = ["PREFIX", "entries", "entry", "is_pretrained", "path_of"]
 
 #: How a shipped agent is named wherever a policy file is accepted.
 PREFIX = "pretrained:"
-_INDEX = "index.json"
+INDEX = "index.json"
 
 
 def _folder() -> Any:
@@ -24,7 +24,7 @@ def _folder() -> Any:
 
 def entries() -> list[dict[str, Any]]:
     """The index: one dict per shipped agent, in the index's order."""
-    index = _folder() / _INDEX
+    index = _folder() / INDEX
     if not index.is_file():
         return []
     return list(json.loads(index.read_text())["agents"])

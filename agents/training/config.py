@@ -119,7 +119,7 @@ class TrainConfig:
         "help": "stop after this many minutes of training (in this call)", "identity": False})
     preset: str | None = field(default=None, metadata={
         "help": "start from a shipped preset (hebb-gym presets); flags given explicitly override it",
-        "identity": False})
+        "identity": False})  # applied by from_preset / the train command; TrainConfig(preset=...) only records it
     tensorboard: bool = field(default=False, metadata={
         "help": "also log the metrics as TensorBoard events in OUT/tensorboard (tensorboard extra)",
         "identity": False})

@@ -108,6 +108,7 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
         out.mkdir(parents=True, exist_ok=True)
         lock = RunLock(out).acquire()
     except OSError as exc:
+        _remove_if_empty(out, created)
         raise RunDirError(f"cannot write into --out {out}: {exc.strerror or exc}") from exc
     except BaseException:
         _remove_if_empty(out, created)
@@ -189,6 +190,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         strategy.load_state_dict(ckpt["strategy"])
         rows = ckpt["metrics"]
         best = ckpt["best"]
+        best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
         if stats is not None:
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
@@ -202,16 +204,23 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         })
         atomic_write_text(out / "metrics.csv", metrics_csv([]))
     state_at_start = {"state": strategy.state_dict()}
-    signals = _Signals().__enter__()
-    backend = make_backend(config.backend, policy, strategy, factory, config.fitness_config(),
-                           workers=config.workers or None, address=config.address,
-                           snapshot=lambda: state_at_start["state"], collect_obs=stats is not None)
-    centre_pool = EnvPool(config.centre_fitness_config()) if config.centre_every else None
-    board = _tensorboard_writer(out) if config.tensorboard else None
-    bar = _progress_bar(start, config.generations, progress)
     tell: np.ndarray | None = None
     started = time.perf_counter()
-    try:
+    with contextlib.ExitStack() as stack:  # whatever was set up is released, also when setting up fails
+        signals = stack.enter_context(_Signals())
+        backend = make_backend(config.backend, policy, strategy, factory, config.fitness_config(),
+                               workers=config.workers or None, address=config.address,
+                               snapshot=lambda: state_at_start["state"], collect_obs=stats is not None)
+        stack.callback(backend.close)
+        centre_pool = EnvPool(config.centre_fitness_config()) if config.centre_every else None
+        if centre_pool is not None:
+            stack.callback(centre_pool.close)
+        board = _tensorboard_writer(out) if config.tensorboard else None
+        if board is not None:
+            stack.callback(board.close)
+        bar = _progress_bar(start, config.generations, progress)
+        if bar is not None:
+            stack.callback(bar.close)
         for g in range(start, config.generations):
             state_at_start["state"] = strategy.state_dict()
             candidates = strategy.ask()
@@ -278,15 +287,6 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 bar.update(1)
             if _should_stop(config, centre["centre_mean"], time.perf_counter() - started):
                 break
-    finally:
-        signals.__exit__()
-        backend.close()
-        if centre_pool is not None:
-            centre_pool.close()
-        if board is not None:
-            board.close()
-        if hasattr(bar, "close"):
-            bar.close()
     curve = plot_learning_curves([out], out / "learning_curve.png")
     return TrainResult(out, best["fitness"], len(rows), out / "best.pt", out / "last.pt", curve)
 

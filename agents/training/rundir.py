@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -123,25 +124,29 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and not self._stale(holder):
-                    raise RunDirError(
-                        f"{self.path.parent} is in use by another trainer (pid {holder.get('pid')} on "
-                        f"{holder.get('host')} since {holder.get('since')}); wait for it to finish, or delete "
-                        f"{self.path} if that trainer is gone") from None
+        # the lock appears whole or not at all: written to a temp file, then linked into place (fails if taken)
+        tmp = self.path.with_name(f"{LOCK_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(me))
+        try:
+            for _ in range(2):
                 try:
-                    os.unlink(self.path)  # stale (or unreadable): take it over
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
-            return self
+                    os.link(tmp, self.path)
+                except FileExistsError:
+                    holder = self._holder()
+                    if holder is None or not self._stale(holder):
+                        raise RunDirError(
+                            f"{self.path.parent} is in use by another trainer (pid "
+                            f"{(holder or {}).get('pid', '?')} on {(holder or {}).get('host', '?')} since "
+                            f"{(holder or {}).get('since', '?')}); wait for it to finish, or delete {self.path} if "
+                            "that trainer is gone") from None
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path)  # stale: take it over
+                    continue
+                self.held = True
+                return self
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise RunDirError(f"could not take the lock {self.path}; another trainer is starting there")
 
     def _holder(self) -> dict[str, Any] | None:

@@ -19,21 +19,29 @@ from typing import Iterable
 __all__ = ["is_signed_here", "sign"]
 
 
+_KEY_BYTES = 32
+
+
 def _key() -> bytes:
     home = Path(os.environ.get("HEBB_GYM_HOME") or Path.home() / ".local" / "share" / "hebb-gym")
     path = home / "trust.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it meanwhile
-            return path.read_bytes()
+        tmp = home / f".trust.key.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return key
+            f.write(secrets.token_bytes(_KEY_BYTES))
+        try:
+            os.link(tmp, path)  # whole or not at all; another process may have made it meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_bytes()
+    if len(key) < _KEY_BYTES:
+        raise ValueError(f"{path} holds {len(key)} bytes, not a {_KEY_BYTES}-byte key; delete it (models signed "
+                         "with it will then need --trust-pickles)")
+    return key
 
 
 def sign(blobs: Iterable[bytes]) -> str:

@@ -1,0 +1,81 @@
+"""Ship a trained run's best policy: copy it into this package and record it in ``index.json``.
+
+    python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."]
+
+The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
+the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
+return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant
+(the run's own env settings, no early stop), with the file's size and SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from agents.experiments.evaluate import evaluate_policy_on
+from agents.policies import load_policy
+from agents.pretrained import INDEX, PREFIX, entries
+from agents.training import TrainConfig, read_metrics
+from agents.util.atomic import atomic_write_json
+
+FOLDER = Path(__file__).parent
+
+
+def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
+        max_steps: int = 1000) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry."""
+    run = Path(run_dir)
+    if not name.replace("-", "").isalnum():
+        raise ValueError(f"name={name!r}: use letters, digits and dashes")
+    config = TrainConfig.from_json(json.loads((run / "config.json").read_text())["train"])
+    rows = read_metrics(run)
+    policy = load_policy(run / "best.pt")
+    env_kwargs = config.rollout_env_kwargs()
+    scores = {}
+    for env_id in config.env:
+        s = evaluate_policy_on(policy, env_id, episodes, seed, max_steps=max_steps, env_kwargs=env_kwargs)
+        scores[env_id] = {"episodes": episodes, "seed": seed, "max_steps": max_steps,
+                          "distance_mean": float(s.distances.mean()), "distance_std": float(s.distances.std()),
+                          "return_mean": float(s.returns.mean()), "return_std": float(s.returns.std())}
+    target = FOLDER / f"{name}.pt"
+    shutil.copyfile(run / "best.pt", target)
+    data = target.read_bytes()
+    minutes = sum(r["eval_seconds"] + (r["centre_seconds"] if math.isfinite(r["centre_seconds"]) else 0.0)
+                  for r in rows) / 60
+    entry = {
+        "name": name, "file": target.name, "agent": config.agent, "env": list(config.env),
+        "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,
+        "generations": len(rows), "env_steps": int(sum(r["env_steps"] for r in rows)),
+        "wall_clock_minutes": round(minutes, 1), "best_centre": max(r["best_centre"] for r in rows),
+        "num_params": policy.num_params, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "scores": scores,
+    }
+    others = [e for e in entries() if e["name"] != name]
+    atomic_write_json(FOLDER / INDEX, {"agents": others + [entry]})
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.pretrained.add", description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="the training run directory (its best.pt is shipped)")
+    parser.add_argument("--name", required=True, help=f"the shipped name ({PREFIX}NAME)")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=100_000, help="episode i resets with seed + i")
+    parser.add_argument("--command", default="", help="the command that trained the run, as the index shows it")
+    args = parser.parse_args(argv)
+    entry = add(args.run, args.name, args.episodes, args.seed, args.command)
+    for env_id, s in entry["scores"].items():
+        print(f"{env_id}: distance {s['distance_mean']:.2f} +- {s['distance_std']:.2f} m, "
+              f"return {s['return_mean']:.1f} over {s['episodes']} episodes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
