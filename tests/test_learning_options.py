@@ -121,3 +121,25 @@ def test_the_paper_preset_starts_the_coefficients_from_n01():
     assert abs(default.std() - 0.1) < 0.002
     assert TrainConfig.from_preset("paper", env=ANT).env_kwargs == {"backend": "bullet"}
     assert TrainConfig.from_preset("paper", env=ANT).max_steps == 960
+
+
+def test_clipup_trains_on_workers_and_resumes(tmp_path):
+    full = train(tiny(optimizer="clipup", lr=0.05, generations=3, backend="process", workers=2), tmp_path / "full",
+                 progress=False)
+    train(tiny(optimizer="clipup", lr=0.05, generations=2), tmp_path / "cut", progress=False)
+    train(tiny(optimizer="clipup", lr=0.05, generations=3), tmp_path / "cut", resume=True, progress=False)
+    assert _deterministic(read_metrics(tmp_path / "cut")) == _deterministic(read_metrics(full.run_dir))
+
+
+def test_actions_stay_in_asymmetric_and_half_bounded_spaces():
+    import gymnasium as gym
+
+    from agents.policies import StaticPolicy
+
+    rng = np.random.default_rng(0)
+    for low, high in (([-0.3, 0.1], [0.7, 2.5]), ([0.0, -1.0], [np.inf, 1.0])):
+        space = gym.spaces.Box(np.array(low, np.float32), np.array(high, np.float32))
+        policy = StaticPolicy(gym.spaces.Box(-1, 1, (4,)), space, seed=1)
+        policy.set_flat(policy.get_flat() * 50)  # saturated outputs: tanh at +-1
+        actions, _ = policy.predict(rng.normal(size=(256, 4)).astype(np.float32))
+        assert all(space.contains(a) for a in actions)
