@@ -10,6 +10,7 @@ local processes, the default) and ``ray`` (actors on a Ray cluster).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -109,10 +110,11 @@ def split(popsize: int, parts: int) -> list[tuple[int, int]]:
 
 def _replacement_init(init: WorkerInit, snapshot: Callable[[], dict[str, Any]]) -> WorkerInit:
     """What a replacement worker gets: the original init with the strategy state of this generation's start."""
-    return WorkerInit(init.policy, init.strategy_factory, snapshot(), init.fitness, init.collect_obs)
+    return dataclasses.replace(init, strategy_state=snapshot())
 
 
-def _gather(results: list[tuple[tuple[int, int], SliceResult]], popsize: int, n_envs: int) -> GenerationResult:
+def _gather(results: list[tuple[tuple[int, int], SliceResult]], popsize: int, n_envs: int, replaced: int = 0,
+            sent: int = 0) -> GenerationResult:
     fitness = np.full(popsize, np.nan)
     per_env = np.full((popsize, n_envs), np.nan)
     stats: list[Any] = [None] * popsize
@@ -123,7 +125,8 @@ def _gather(results: list[tuple[tuple[int, int], SliceResult]], popsize: int, n_
         if r.obs_stats is not None:
             stats[lo:hi] = r.obs_stats
         steps += r.env_steps
-    return GenerationResult(fitness, steps, per_env, obs_stats=stats if any(x is not None for x in stats) else None)
+    return GenerationResult(fitness, steps, per_env, replaced, sent,
+                            obs_stats=stats if any(x is not None for x in stats) else None)
 
 
 class SerialBackend:
@@ -232,10 +235,7 @@ class ProcessBackend:
                         sent += len(init_bytes)
                         self.procs[k], self.conns[k] = self._start(init_bytes)
                         self.conns[k].send((None, lo, hi, generation_seed, obs_norm))
-        out = _gather(results, self.popsize, len(self.init.fitness.env_ids))
-        out.replaced_workers = replaced
-        out.bytes_sent = sent
-        return out
+        return _gather(results, self.popsize, len(self.init.fitness.env_ids), replaced, sent)
 
     def close(self) -> None:
         for conn in self.conns:
@@ -294,10 +294,7 @@ class RayBackend:
                 self.actors[k] = self.actor_cls.remote(init)
                 results.append((self.slices[k], ray.get(self.actors[k].run.remote(None, lo, hi, generation_seed,
                                                                                        obs_norm))))
-        out = _gather(results, self.popsize, len(self.init.fitness.env_ids))
-        out.replaced_workers = replaced
-        out.bytes_sent = sent
-        return out
+        return _gather(results, self.popsize, len(self.init.fitness.env_ids), replaced, sent)
 
     def close(self) -> None:
         for actor in self.actors:
