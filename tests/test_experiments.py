@@ -81,6 +81,17 @@ def test_ppo_refuses_to_overwrite(ppo_run):
         train_ppo(PPOConfig(env=(ANT,), timesteps=8), ppo_run)
 
 
+def test_ppo_stops_at_its_wall_clock_budget(tmp_path):
+    # A budget far below what the timesteps need: the run stops at its first step past it and still saves.
+    result = train_ppo(PPOConfig(env=(ANT,), timesteps=10**7, max_minutes=1e-4, n_envs=1, max_steps=20,
+                                 overrides={"n_steps": 16, "batch_size": 16, "n_epochs": 1}), tmp_path / "p")
+    assert 1 <= result.timesteps < 10**7
+    settings = json.loads((tmp_path / "p" / "settings.json").read_text())
+    assert settings["max_minutes"] == 1e-4 and settings["timesteps_done"] == result.timesteps
+    with pytest.raises(ValueError, match="max_minutes"):
+        PPOConfig(max_minutes=0)
+
+
 def test_ppo_car_uses_a_cnn(tmp_path):
     out = tmp_path / "car"
     train_ppo(PPOConfig(env=(CAR,), timesteps=16, n_envs=1, max_steps=12,

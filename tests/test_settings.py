@@ -121,7 +121,7 @@ def test_ppo_and_loo_flags_come_from_the_configs():
     train = defaults_via_cli(loo, es_template_settings().values(), argv=argv)
     assert TrainConfig(**train) == TrainConfig()
     assert PPOConfig(**defaults_via_cli(loo, ppo_template_settings().values(), "ppo_", argv)) == PPOConfig()
-    assert set(ppo_template_settings()) == {"timesteps", "n_envs"}
+    assert set(ppo_template_settings()) == {"timesteps", "max_minutes", "n_envs"}
     assert "--ppo-timesteps" in loo._option_string_actions and "--eval-seed" in loo._option_string_actions
 
 
@@ -186,7 +186,7 @@ def test_agent_spec_options_come_from_the_configs():
     assert {"rule", "rho", "init", "lr", "sigma", "optimizer", "l2", "popsize"} <= set(hebbian)
     assert not {"rule", "rho", "init"} & set(static) and "lr" in static
     assert not {"env", "agent", "seed", "max_steps", "env_kwargs", "backend"} & set(hebbian)
-    assert set(ppo) == set(PPO_OVERRIDABLE) | {"timesteps", "n_envs"}
+    assert set(ppo) == set(PPO_OVERRIDABLE) | {"timesteps", "max_minutes", "n_envs"}
     assert parse_agent_spec("hebbian:rho=N:early_stop=off").options == (("early_stop", "off"), ("rho", "N"))
     assert parse_agent_spec("ppo:use_sde=false:n_envs=8").options == (("n_envs", 8), ("use_sde", False))
     for kind in AGENTS:

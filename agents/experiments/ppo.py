@@ -127,6 +127,8 @@ class PPOConfig:
         "help": "env id, or comma-separated ids of one task (one VecEnv mixing them)"})
     timesteps: int | None = field(default=None, metadata={
         "help": "total timesteps (default: the published budget, ant 2e6 / car 4e6)"})
+    max_minutes: float | None = field(default=None, metadata={
+        "help": "stop after this many minutes of training even if the timesteps are not done (a wall-clock budget)"})
     seed: int = field(default=0, metadata={"help": "seeds the envs and SB3"})
     n_envs: int | None = field(default=None, metadata={
         "help": "envs in the VecEnv (default: the published number), rounded up to a multiple of the ids"})
@@ -139,6 +141,8 @@ class PPOConfig:
         self.env = parse_env_ids(self.env)
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"timesteps={self.timesteps!r} must be >= 1")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes={self.max_minutes!r} must be > 0 (or None for no wall-clock budget)")
         if self.n_envs is not None and self.n_envs < 1:
             raise ValueError(f"n_envs={self.n_envs!r} must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
@@ -162,6 +166,7 @@ class PPOConfig:
         hp["n_envs"] = n_envs
         hp["n_timesteps"] = int(self.timesteps or hp["n_timesteps"])
         return {"format": SETTINGS_FORMAT, "task": self.task, "env": list(self.env), "seed": self.seed,
+                "max_minutes": self.max_minutes,
                 "max_steps": self.max_steps, "env_kwargs": dict(self.env_kwargs), "hyperparams": hp}
 
 
@@ -274,15 +279,17 @@ class PPOResult:
     seconds: float
 
 
-def _episode_recorder():
+def _episode_recorder(env_ids: Sequence[str], max_minutes: float | None):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class EpisodeRecorder(BaseCallback):
-        """Collect the Monitor summaries (raw return, length) of the training episodes."""
+        """Collect the Monitor summaries (raw return, length) of the training episodes; stop at ``max_minutes``."""
 
         def __init__(self) -> None:
             super().__init__()
             self.rows: list[dict[str, Any]] = []
+            self.training_env_ids = list(env_ids)
+            self.deadline = None if max_minutes is None else time.perf_counter() + 60.0 * max_minutes
 
         def _on_step(self) -> bool:
             for k, info in enumerate(self.locals.get("infos", [])):
@@ -290,7 +297,7 @@ def _episode_recorder():
                     self.rows.append({"timestep": self.num_timesteps, "env_index": k,
                                       "env": self.training_env_ids[k % len(self.training_env_ids)],
                                       "return": float(info["episode"]["r"]), "length": int(info["episode"]["l"])})
-            return True
+            return self.deadline is None or time.perf_counter() < self.deadline
 
     return EpisodeRecorder()
 
@@ -315,8 +322,7 @@ def train_ppo(config: PPOConfig, out: str | os.PathLike, progress: bool = False)
         policy = "CnnPolicy" if len(venv.observation_space.shape) == 3 else "MlpPolicy"
     model = PPO(policy, venv, seed=config.seed, device="cpu", verbose=0,
                 policy_kwargs=_policy_kwargs(hp["policy_kwargs"]), **kwargs)
-    recorder = _episode_recorder()
-    recorder.training_env_ids = list(config.env)
+    recorder = _episode_recorder(config.env, config.max_minutes)
     t0 = time.perf_counter()
     model.learn(total_timesteps=hp["n_timesteps"], callback=recorder, progress_bar=progress)
     seconds = time.perf_counter() - t0
