@@ -288,7 +288,7 @@ def test_bullet_progress_is_the_change_of_the_potential_of_all_parts() -> None:
         x0 = _mean_xy(client)[0]
         total = 0.0
         for a in _actions(60, seed=5):
-            _, reward, _, _, info = env.step(a)
+            info = env.step(a)[4]
             now = _potential_from_positions(client)
             assert info["progress"] == pytest.approx(now - before, abs=1e-8)
             assert info["progress"] == env.unwrapped.rewards[1]  # the reward's own term

@@ -166,8 +166,10 @@ def test_a_real_pybullet_ant_lying_still_is_stopped_at_step_201():
     try:
         policy = StaticPolicy.from_env(env, seed=0)
         batch = policy.batch(np.zeros((1, policy.num_params), dtype=np.float32))  # zero weights: zero torques
-        run = lambda rule: rollout(batch, batch.initial_state(1, seed=0), GymStepper([env]), [3], score=rule,
-                                   early_stop=True)
+
+        def run(rule):
+            return rollout(batch, batch.initial_state(1, seed=0), GymStepper([env]), [3], score=rule, early_stop=True)
+
         stopped = run(ORIGINAL_BULLET)
         assert stopped.lengths[0, 0] == ANT_GRACE_STEPS + 2  # steps 0..201: it lies at z = 0.25, fallen
         assert abs(stopped.scores[0, 0]) < 1.0  # lying still makes (almost) no progress
