@@ -9,8 +9,10 @@ Spaces per backend (action is always ``Box(-1, 1, (8,), float32)``, hip and ankl
   reward AntBulletEnv's; ``reset`` includes 40 zero-action steps, after which the torso rests on the
   floor, so the stock "not alive" termination is off by default (``terminate_when_unhealthy=False``).
 
-Both report ``info["distance"]``, the torso's x progress since reset. Legs are named by position
-(front = +x, the rewarded walking direction; left = +y): see :mod:`hebb_gym.ant_morphology`.
+Both report ``info["distance"]``, the torso's x progress since reset; the bullet backend also reports
+PyBullet's own ``info["progress"]`` (its reward's progress term) and ``info["fallen"]`` (its ``done``
+test). Legs are named by position (front = +x, the rewarded walking direction; left = +y): see
+:mod:`hebb_gym.ant_morphology`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from hebb_gym.ant_morphology import validate_leg_scales  # noqa: E402
 from hebb_gym.variants import DAMAGED_LEG_SCALE  # noqa: E402
 
 BACKENDS: tuple[str, ...] = ("mujoco", "bullet")
+#: The backends whose env reports PyBullet's ``info["progress"]`` and ``info["fallen"]``.
+PROGRESS_BACKENDS: tuple[str, ...] = ("bullet",)
 SIDES: tuple[str, ...] = ("left", "right")
 
 
@@ -40,7 +44,8 @@ def make_ant(
         leg_scales: leg -> positive finite scale of its lower-leg length; legs ``front_left``,
             ``front_right``, ``rear_left``, ``rear_right``; missing legs keep scale 1.
         backend: ``"mujoco"`` (Ant-v5 kwargs pass through, e.g. ``render_mode``, ``ctrl_cost_weight``)
-            or ``"bullet"`` (``render_mode``, ``burn_in_steps``, ``terminate_when_unhealthy``).
+            or ``"bullet"`` (``render_mode``, ``burn_in_steps``, ``terminate_when_unhealthy``,
+            ``obs_before_burn_in``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is not a backend; accepted: {', '.join(map(repr, BACKENDS))}")

@@ -3,7 +3,8 @@
 This is the simulator of the original Hebbian paper (Najarro & Risi 2020). Differences from the stock
 ``AntBulletEnv-v0``, all deliberate: the model's lower legs can be scaled per leg; ``reset`` runs
 ``burn_in_steps`` (40) zero-action steps so the episode starts with the robot already dropped onto
-the floor, as the paper's code did; the joint noise of ``reset(seed=)`` comes from the env's own
+the floor, as the paper's code did (optionally returning the observation from before it, as that code
+fed its policy first); ``info`` reports PyBullet's own progress term and fall test; the joint noise of ``reset(seed=)`` comes from the env's own
 ``np_random``; the physics client is always a private DIRECT (or GUI) connection, never an
 existing shared-memory server; ``close()`` releases it; pybullet's C-level stdout chatter is muted.
 """
@@ -136,7 +137,15 @@ class HebbAntBullet(AntBulletEnv):
     Joint and foot order is the XML's: front_left (hip_1, ankle_1), rear_left (hip_2, ankle_2),
     rear_right (hip_3, ankle_3), front_right (hip_4, ankle_4).
     Reward: the stock one (alive bonus + potential progress towards +x - electricity - joints at limit).
-    ``info["distance"]``: torso x minus its value at the end of reset (after the burn-in).
+    ``info`` of every step:
+
+    - ``"distance"``: torso x minus its value at the end of reset (after the burn-in);
+    - ``"progress"``: the reward's progress term, PyBullet's own value: the change of the potential
+      ``-|target - body_xyz| / dt`` over the step, the target 1 km ahead along +x, ``body_xyz`` the mean
+      x and y of the centres of mass of all 22 parts PyBullet tracks (the 21 links of the ant and the
+      floor, which stays at 0), dt = 0.0165 s; what the original code summed as its fitness;
+    - ``"fallen"``: PyBullet's ``done`` test, its alive bonus is -1 (torso centre at or below 0.26 m);
+      it ends the episode only with ``terminate_when_unhealthy``.
 
     Args:
         leg_scales: leg -> positive scale of that lower-leg capsule's length
@@ -156,6 +165,7 @@ class HebbAntBullet(AntBulletEnv):
         render_mode: str | None = None,
         burn_in_steps: int = BURN_IN_STEPS,
         terminate_when_unhealthy: bool = False,
+        obs_before_burn_in: bool = False,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
@@ -175,6 +185,7 @@ class HebbAntBullet(AntBulletEnv):
         self.leg_scales: dict[str, float] = {leg: 1.0 for leg in LEGS} | scales
         self.burn_in_steps = int(burn_in_steps)
         self.terminate_when_unhealthy = bool(terminate_when_unhealthy)
+        self.obs_before_burn_in = bool(obs_before_burn_in)
         self._x_at_reset = 0.0
 
     def _connect(self) -> None:
@@ -192,28 +203,36 @@ class HebbAntBullet(AntBulletEnv):
         return float(self.robot.robot_body.get_position()[0])
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Stock reset seeded from the env's ``np_random``, then the zero-action burn-in."""
+        """Stock reset seeded from the env's ``np_random``, then the zero-action burn-in.
+
+        The observation is the one after the burn-in, or with ``obs_before_burn_in`` the stock reset's.
+        """
         gymnasium.Env.reset(self, seed=seed)
         self.robot.np_random = self.np_random  # initial joint noise
         if self.physicsClientId < 0:
             self._connect()
         with _quiet_stdout():
             obs, info = WalkerBaseBulletEnv.reset(self, seed=None, options=options)
+        first = obs
         zero = np.zeros(self.action_space.shape, dtype=np.float32)
         for _ in range(self.burn_in_steps):
             obs, _, _, _, _ = WalkerBaseBulletEnv.step(self, zero)
+        if self.obs_before_burn_in:
+            obs = first
         self._x_at_reset = self._torso_x()
         info = dict(info)
         info["distance"] = 0.0
         return np.asarray(obs, dtype=np.float32), info
 
     def step(self, action):
-        """Stock step and reward; ``info["distance"]`` is the torso's x progress since reset."""
+        """Stock step and reward; ``info`` has ``distance``, ``progress`` and ``fallen`` (see the class)."""
         obs, reward, terminated, truncated, info = WalkerBaseBulletEnv.step(self, np.asarray(action))
         if not self.terminate_when_unhealthy:
             terminated = not bool(np.isfinite(obs).all())
         info = dict(info)
         info["distance"] = self._torso_x() - self._x_at_reset
+        info["progress"] = float(self.rewards[1])  # [alive, progress, electricity, joints at limit, feet]
+        info["fallen"] = bool(self._alive < 0)
         return np.asarray(obs, dtype=np.float32), float(reward), terminated, truncated, info
 
     def render(self):

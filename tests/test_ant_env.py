@@ -1,5 +1,6 @@
 """The quadruped variants on both backends: morphology read back from the compiled models, seeding,
-divergence between variants, info["distance"], the bullet burn-in, rendering and clean close."""
+divergence between variants, info["distance"] and the bullet info["progress"], the bullet burn-in, rendering and
+clean close."""
 
 from __future__ import annotations
 
@@ -256,6 +257,102 @@ def test_bullet_reset_leaves_the_robot_settled_on_the_floor() -> None:
     finally:
         raw.close()
         env.close()
+
+
+BULLET_DT = 0.0165  # AntBulletEnv's control step: 4 x 0.0165 / 4 s
+
+
+def _mean_xy(client) -> np.ndarray:
+    """The mean x, y of the centres of mass of every body's base and links in the world (ant and floor)."""
+    xy = []
+    for i in range(client.getNumBodies()):
+        body = client.getBodyUniqueId(i)
+        xy.append(client.getBasePositionAndOrientation(body)[0][:2])
+        xy.extend(client.getLinkState(body, j)[0][:2] for j in range(client.getNumJoints(body)))
+    return np.mean(xy, axis=0)
+
+
+def _potential_from_positions(client) -> float:
+    """PyBullet's potential recomputed from the world: -|target 1 km ahead - mean xy| / dt."""
+    x, y = _mean_xy(client)
+    return -math.hypot(1000.0 - x, 0.0 - y) / BULLET_DT
+
+
+def test_bullet_progress_is_the_change_of_the_potential_of_all_parts() -> None:
+    env = gym.make("HebbAnt-LongFrontLegs-v0", backend="bullet")
+    try:
+        env.reset(seed=3)
+        client = env.unwrapped._p
+        assert client.getNumBodies() == 2 and client.getNumJoints(client.getBodyUniqueId(1)) == 20  # 22 parts
+        before = start = _potential_from_positions(client)
+        x0 = _mean_xy(client)[0]
+        total = 0.0
+        for a in _actions(60, seed=5):
+            info = env.step(a)[4]
+            now = _potential_from_positions(client)
+            assert info["progress"] == pytest.approx(now - before, abs=1e-8)
+            assert info["progress"] == env.unwrapped.rewards[1]  # the reward's own term
+            z = env.unwrapped.robot.body_real_xyz[2]
+            assert info["fallen"] == (z <= 0.26) or abs(z - 0.26) < 1e-6  # (the test sees z in float32)
+            before, total = now, total + info["progress"]
+        assert total == pytest.approx(before - start, abs=1e-7)
+        # the scale: 1/dt per metre the 22-part mean (floor included) moved towards the target
+        assert total * BULLET_DT == pytest.approx(_mean_xy(client)[0] - x0, abs=1e-6)
+        assert abs(total) > 1e-2
+    finally:
+        env.close()
+
+
+def test_the_progress_fitness_of_a_bullet_rollout_is_the_change_of_the_potential() -> None:
+    from agents.evaluation.fitness import EnvPool, FitnessConfig
+    from agents.evaluation.rollout import GymStepper, Hook, rollout
+    from agents.policies import HebbianPolicy
+
+    config = FitnessConfig(("HebbAnt-Default-v0",), max_steps=40, early_stop="original", fitness="progress",
+                           env_kwargs={"backend": "bullet", "obs_before_burn_in": True})
+    pool = EnvPool(config)
+    stepper = pool.stepper("HebbAnt-Default-v0", 2)
+    assert isinstance(stepper, GymStepper)  # PyBullet envs step through env.step
+
+    class Potentials(Hook):
+        def __init__(self) -> None:
+            self.seen: list[list[float]] = []
+
+        def after_step(self, step) -> None:
+            self.seen.append([_potential_from_positions(env.unwrapped._p) for env in stepper.envs])
+
+    policy = HebbianPolicy.from_env(pool.get("HebbAnt-Default-v0", 1)[0], seed=2)
+    batch = policy.batch(np.stack([policy.get_flat()] * 2))
+    try:
+        state = batch.initial_state(1, seed=[0, 1])
+        stepper.reset([8, 9])
+        start = np.array([_potential_from_positions(env.unwrapped._p) for env in stepper.envs])
+        hook = Potentials()
+        result = rollout(batch, state, stepper, [8, 9], max_steps=40, score=config.score, early_stop=True,
+                         hooks=[hook])
+        end = np.array(hook.seen[-1])
+        np.testing.assert_allclose(result.scores[:, 0], end - start, rtol=0, atol=1e-7)
+        assert np.all(np.abs(result.scores) > 1e-3) and result.lengths.tolist() == [[40], [40]]
+    finally:
+        pool.close()
+
+
+def test_bullet_obs_before_burn_in_is_the_stock_reset_observation() -> None:
+    stale = gym.make("HebbAnt-Default-v0", backend="bullet", obs_before_burn_in=True)
+    raw = gym.make("HebbAnt-Default-v0", backend="bullet", burn_in_steps=0)
+    env = gym.make("HebbAnt-Default-v0", backend="bullet")
+    try:
+        first, _ = stale.reset(seed=6)
+        np.testing.assert_array_equal(first, raw.reset(seed=6)[0])  # the robot still in the air
+        settled, _ = env.reset(seed=6)
+        assert first[0] == 0.0 and settled[0] < -0.4  # z - spawn z: the burn-in dropped it 0.5 m
+        for a in _actions(5, seed=7):  # the same state underneath: only the returned observation differs
+            a_obs, *_ = stale.step(a)
+            b_obs, *_ = env.step(a)
+            np.testing.assert_array_equal(a_obs, b_obs)
+    finally:
+        for e in (stale, raw, env):
+            e.close()
 
 
 # --------------------------------------------------------------------------- bad input

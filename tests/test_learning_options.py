@@ -112,15 +112,33 @@ def test_a_preset_with_unknown_keys_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_paper_preset_starts_the_coefficients_from_n01():
-    paper = TrainConfig.from_preset("paper", env=ANT, env_kwargs={})
+    paper = TrainConfig.from_preset("paper", env=ANT, env_kwargs={}, fitness="distance")  # on MuJoCo
     assert (paper.popsize, paper.lr, paper.sigma, paper.optimizer, paper.early_stop) == (200, 0.2, 0.1, "sgd",
                                                                                          "original")
     flat = build_policy(paper).get_flat()
     assert abs(flat.std() - 1.0) < 0.02 and abs(flat.mean()) < 0.02  # torch.randn in the original code
     default = build_policy(TrainConfig(env=(ANT,))).get_flat()
     assert abs(default.std() - 0.1) < 0.002
-    assert TrainConfig.from_preset("paper", env=ANT).env_kwargs == {"backend": "bullet"}
     assert TrainConfig.from_preset("paper", env=ANT).max_steps == 960
+
+
+def test_the_paper_preset_scores_and_stops_the_quadruped_as_the_original_code():
+    from agents.evaluation.scores import ORIGINAL_STOPS, TaskScore, task_score
+
+    paper = TrainConfig.from_preset("paper", env=ANT)
+    assert paper.env_kwargs == {"backend": "bullet", "obs_before_burn_in": True}
+    assert (paper.fitness, paper.early_stop) == ("progress", "original")
+    assert paper.fitness_config().score == TaskScore("progress", ORIGINAL_STOPS["ant"])
+    assert paper.centre_fitness_config().score == TaskScore("progress")  # the centre: same units, no stop
+    # PyBullet's progress term exists on the bullet backend only: MuJoCo is refused, naming the way out
+    with pytest.raises(ValueError, match="backend 'bullet' only.*use fitness 'distance'"):
+        TrainConfig.from_preset("paper", env=ANT, env_kwargs={})
+    # the car's table is untouched, and the defaults keep the torso's distance and the task's own stop
+    car = TrainConfig.from_preset("paper", env=("HebbCarRacing-Default-v0",))
+    assert (car.fitness, car.env_kwargs) == ("auto", {"renderer": "exact"})
+    for config in (TrainConfig(), TrainConfig.from_preset("fast")):
+        assert config.fitness_config().score == task_score("ant")
+        assert "obs_before_burn_in" not in config.env_kwargs
 
 
 def test_clipup_trains_on_workers_and_resumes(tmp_path):

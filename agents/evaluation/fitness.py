@@ -61,7 +61,7 @@ class FitnessConfig:
     @property
     def score(self) -> TaskScore:
         """What an episode scores and its early stop."""
-        return task_score(self.task, self.fitness, self.early_stop)
+        return task_score(self.task, self.fitness, self.early_stop, self.env_kwargs.get("backend"))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a worker process: register the env modules' ids before any env is made

@@ -38,6 +38,8 @@ class Transition:
     truncated: np.ndarray  # (k,) bool
     distance: np.ndarray  # (k,) float64, info["distance"]; NaN where not reported
     reported: np.ndarray  # (k,) bool, where info["distance"] was reported
+    progress: np.ndarray | None = None  # (k,) float64, info["progress"]; NaN where not reported (None: nowhere)
+    fallen: np.ndarray | None = None  # (k,) bool, info["fallen"]; False where not reported (None: nowhere)
 
 
 class Stepper(Protocol):
@@ -69,13 +71,20 @@ class GymStepper:
         obs, reward = [], np.zeros(k)
         terminated, truncated = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
         distance, reported = np.full(k, np.nan), np.zeros(k, dtype=bool)
+        progress, fallen = None, None
         for row, j in enumerate(index.tolist()):
             o, r, term, trunc, info = self.envs[j].step(actions[row])
             obs.append(o)
             reward[row], terminated[row], truncated[row] = r, term, trunc
             if "distance" in info:
                 distance[row], reported[row] = info["distance"], True
-        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported)
+            if "progress" in info:
+                progress = np.full(k, np.nan) if progress is None else progress
+                progress[row] = info["progress"]
+            if "fallen" in info:
+                fallen = np.zeros(k, dtype=bool) if fallen is None else fallen
+                fallen[row] = info["fallen"]
+        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported, progress, fallen)
 
 
 class AntStepper:
@@ -134,7 +143,7 @@ class Hook:
 class RolloutResult:
     """Per (individual, episode) ``(P, E)``: score, return, last distance, length, non-finite flag; steps taken."""
 
-    scores: np.ndarray  # the task score (return or distance)
+    scores: np.ndarray  # the task score (return, distance or summed progress)
     returns: np.ndarray
     distances: np.ndarray  # last info["distance"]; NaN where none was reported
     lengths: np.ndarray
@@ -190,7 +199,7 @@ def rollout(
         if index.size:
             tr = stepper.step(index, flat_sent[index])
             flat_obs[index] = tr.obs
-            stop = track.update(t, index, tr.reward, tr.distance, tr.reported)
+            stop = track.update(t, index, tr.reward, tr.distance, tr.reported, tr.progress, tr.fallen)
             done = tr.terminated | tr.truncated | stop
             active[index[done]] = False
             for h in hooks:

@@ -3,7 +3,10 @@
 * car: the score is the episode return; the original code ends an episode after 20 consecutive negative
   rewards (the car is off the track or standing still).
 * quadruped: the score is ``info["distance"]`` (x-progress since reset); from step 200 on, an episode
-  ends once the torso has moved backwards 30 steps in a row.
+  ends once the torso has moved backwards 30 steps in a row. On the PyBullet backend the original
+  code's own quantities are there too: ``fitness="progress"`` sums PyBullet's progress term
+  (``info["progress"]``), and ``early_stop="original"`` counts its signs and ends a fallen episode
+  (``info["fallen"]``) as that code did.
 
 :class:`EpisodeScores` keeps the running score and stop state of a batch of episodes and is what the
 rollout loop (:mod:`agents.evaluation.rollout`) updates every step; :func:`stop_step` feeds one
@@ -18,14 +21,18 @@ from typing import Sequence
 
 import numpy as np
 
+from hebb_gym.ant import PROGRESS_BACKENDS
+
 CAR_NEGATIVE_STREAK = 20
 ANT_GRACE_STEPS = 200
 ANT_BACKWARD_STREAK = 30
 
-#: What a step's signal of a :class:`StreakStop` is: the step's reward, or its forward progress.
-SIGNALS = ("reward", "progress")
-#: What an episode scores: its return, or its last ``info["distance"]``.
-SCORES = ("return", "distance")
+#: What a step's signal of a :class:`StreakStop` is: the step's reward; its forward progress (the change of
+#: ``info["distance"]``); or the env's own ``info["progress"]`` where it reports one (PyBullet's progress
+#: term), else the forward progress.
+SIGNALS = ("reward", "progress", "env-progress")
+#: What an episode scores: its return, its last ``info["distance"]``, or the sum of its ``info["progress"]``.
+SCORES = ("return", "distance", "progress")
 
 
 @dataclass(frozen=True)
@@ -33,13 +40,16 @@ class StreakStop:
     """End an episode at step ``t >= grace`` once ``signal`` has been negative ``streak`` steps in a row.
 
     The streak is counted from the first step on (``grace`` only delays when it may end the episode), or,
-    with ``from_grace``, only from step ``grace`` on (the original code's quadruped rule).
+    with ``from_grace``, only from step ``grace`` on (the original code's quadruped rule). With ``fall``,
+    an episode also ends at any step ``t >= grace`` at which the env reports ``info["fallen"]`` true (the
+    original code's ``done`` of PyBullet's quadruped; an env that reports no fall never ends this way).
     """
 
     signal: str
     streak: int
     grace: int = 0
     from_grace: bool = False
+    fall: bool = False
 
     def __post_init__(self) -> None:
         if self.signal not in SIGNALS:
@@ -50,7 +60,7 @@ class StreakStop:
 
 @dataclass(frozen=True)
 class TaskScore:
-    """What an episode of a task scores (``"return"`` or ``"distance"``) and its early stop (None: none)."""
+    """What an episode of a task scores (one of :data:`SCORES`) and its early stop (None: none)."""
 
     score: str
     stop: StreakStop | None = None
@@ -68,17 +78,25 @@ TASK_SCORES = {
 #: The plain return, no early stop (evaluation and probes play whole episodes).
 RETURN = TaskScore("return")
 #: The original code's stops exactly: the car after 21 negative rewards in a row (``> 20``); the quadruped
-#: once, counting from step 200 on, 31 steps in a row went backwards (``> 30``).
+#: at a step ``t > 200`` (0-based policy steps, the 40 burn-in steps not counted) once, counting from
+#: step 201 on, 31 steps in a row had negative progress (``> 30``) or once it has fallen (PyBullet's
+#: ``done``). Its progress is PyBullet's progress term where the env reports it (the bullet backend),
+#: else the torso's x progress; an env reporting no fall (MuJoCo) stops on the streak only.
 ORIGINAL_STOPS = {
     "car": StreakStop("reward", CAR_NEGATIVE_STREAK + 1),
-    "ant": StreakStop("progress", ANT_BACKWARD_STREAK + 1, ANT_GRACE_STEPS + 1, from_grace=True),
+    "ant": StreakStop("env-progress", ANT_BACKWARD_STREAK + 1, ANT_GRACE_STEPS + 1, from_grace=True, fall=True),
 }
 #: What ``early_stop`` accepts (N, GRACE: integers).
 EARLY_STOP_SYNTAX = ("auto (the task's own: car negative-streak:20, quadruped no-progress:200:30, others none), off, "
-                     "original (the original code's exact rule), negative-streak:N (N negative rewards in a row), "
+                     "original (the original code's exact rule; the quadruped's on bullet counts PyBullet's progress "
+                     "term and ends a fall after step 200), negative-streak:N (N negative rewards in a row), "
                      "no-progress:GRACE:N (at step GRACE or later, once the last N steps all moved backwards)")
 #: What ``fitness`` accepts.
-FITNESSES = ("auto", "return", "distance")
+FITNESSES = ("auto", *SCORES)
+#: What each value of ``fitness`` means (the ``--fitness`` help).
+FITNESS_SYNTAX = ("auto (the quadruped's distance, else the return), return, distance (info['distance']), "
+                  "progress (the sum of info['progress']: PyBullet's progress term, the original code's fitness; "
+                  f"the quadruped on backend {' or '.join(PROGRESS_BACKENDS)} only)")
 
 
 def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
@@ -103,44 +121,68 @@ def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
     raise ValueError(f"early_stop={spec!r} is not accepted; accepted: {EARLY_STOP_SYNTAX}")
 
 
-def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool = "auto") -> TaskScore:
+def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool = "auto",
+               backend: str | None = None) -> TaskScore:
     """What an episode of an env of ``task`` scores, and its early stop.
 
-    ``fitness``: ``auto`` (the quadruped's distance, else the return), ``return`` or ``distance`` (an env
-    reporting ``info["distance"]``); ``early_stop``: see :data:`EARLY_STOP_SYNTAX`.
+    ``fitness``: see :data:`FITNESS_SYNTAX` (``distance`` needs an env reporting ``info["distance"]``,
+    ``progress`` one reporting ``info["progress"]``); ``early_stop``: see :data:`EARLY_STOP_SYNTAX`;
+    ``backend``: the quadruped's physics backend (its ``backend`` env kwarg; None: the env's default).
+
+    ``progress`` on the quadruped needs a backend of :data:`hebb_gym.ant.PROGRESS_BACKENDS`: PyBullet's
+    potential is a construct of its loader (the mean of its 21 links and the floor, per 0.0165 s), which
+    MuJoCo's model has no counterpart of; there the torso's ``distance`` is the score.
     """
     if fitness not in FITNESSES:
         raise ValueError(f"fitness={fitness!r} is not known; accepted: {', '.join(FITNESSES)}")
     if task is not None and task not in TASK_SCORES:
         raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)} or None (any other env)")
+    if fitness == "progress" and task == "car":
+        raise ValueError("fitness='progress' needs an env reporting info['progress']; the car reports none "
+                         "(accepted for the car: auto, return)")
+    if fitness == "progress" and task == "ant" and backend not in PROGRESS_BACKENDS:
+        raise ValueError(f"fitness='progress' is PyBullet's progress term; the quadruped reports it on backend "
+                         f"{' or '.join(map(repr, PROGRESS_BACKENDS))} only, not on {backend or 'mujoco (the default)'!r} "
+                         "(env_kwargs backend=bullet / --physics bullet; on MuJoCo use fitness 'distance')")
     score = fitness if fitness != "auto" else (TASK_SCORES[task].score if task in TASK_SCORES else "return")
     return TaskScore(score, parse_early_stop(early_stop, task))
 
 
 class EpisodeScores:
-    """Running return, distance, length and stop streak of ``m`` episodes; :meth:`update` takes one step.
+    """Running return, distance, progress, length and stop streak of ``m`` episodes; :meth:`update` takes one step.
 
     ``distances`` holds each episode's last reported ``info["distance"]`` (NaN until one is reported);
-    forward progress is measured from 0 at reset.
+    forward progress is measured from 0 at reset. ``progress`` is the sum of the ``info["progress"]``
+    reported (0 where none was).
     """
 
     def __init__(self, rule: TaskScore, m: int, early_stop: bool = True) -> None:
         self.rule = rule
         self.early_stop = bool(early_stop)
         self.returns = np.zeros(m)
+        self.progress = np.zeros(m)
         self.distances = np.full(m, np.nan)
         self.lengths = np.zeros(m, dtype=np.int64)
         self._last = np.zeros(m)  # the distance progress is measured from
         self._streak = np.zeros(m, dtype=np.int64)
 
     def update(
-        self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None
+        self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None,
+        env_progress: np.ndarray | None = None, fallen: np.ndarray | None = None,
     ) -> np.ndarray:
         """Step ``t`` of episodes ``index``: rewards and distances (NaN: none); True where the early stop ends one.
 
         ``reported``: where ``distance`` was reported (default: everywhere); elsewhere the last one is kept.
+        ``env_progress``: the envs' ``info["progress"]`` (NaN or None: none reported); ``fallen``: their
+        ``info["fallen"]`` (None: none reported).
         """
+        has_progress = env_progress is not None and not np.isnan(env_progress).any()
+        if self.rule.score == "progress" and not has_progress:
+            raise ValueError("fitness='progress' needs an env reporting info['progress'] at every step (the "
+                             f"quadruped on backend {' or '.join(PROGRESS_BACKENDS)}); this env does not")
         self.returns[index] += reward
+        if has_progress:
+            self.progress[index] += env_progress
         self.lengths[index] += 1
         progress = distance - self._last[index]
         self._last[index] = distance
@@ -151,18 +193,26 @@ class EpisodeScores:
         stop = self.rule.stop
         if stop is None:
             return np.zeros(len(index), dtype=bool)
-        signal = reward if stop.signal == "reward" else progress
+        if stop.signal == "reward":
+            signal = reward
+        elif stop.signal == "env-progress" and env_progress is not None:
+            signal = np.where(np.isnan(env_progress), progress, env_progress)
+        else:
+            signal = progress
         counting = signal < 0 if not stop.from_grace or t >= stop.grace else np.zeros(len(index), dtype=bool)
         run = np.where(counting, self._streak[index] + 1, 0)
         self._streak[index] = run
         if not self.early_stop or t < stop.grace:
             return np.zeros(len(index), dtype=bool)
-        return run >= stop.streak
+        ended = run >= stop.streak
+        if stop.fall and fallen is not None:
+            ended |= fallen
+        return ended
 
     @property
     def scores(self) -> np.ndarray:
-        """Each episode's score: its return or its distance, as the rule says."""
-        return self.returns if self.rule.score == "return" else self.distances
+        """Each episode's score: its return, distance or summed progress, as the rule says."""
+        return {"return": self.returns, "distance": self.distances, "progress": self.progress}[self.rule.score]
 
 
 def discard_diverged(scores: np.ndarray, diverged: np.ndarray) -> np.ndarray:
@@ -172,20 +222,25 @@ def discard_diverged(scores: np.ndarray, diverged: np.ndarray) -> np.ndarray:
 
 
 def stop_step(
-    rule: TaskScore, rewards: Sequence[float], distances: Sequence[float] | None = None, early_stop: bool = True
+    rule: TaskScore, rewards: Sequence[float], distances: Sequence[float] | None = None, early_stop: bool = True,
+    progress: Sequence[float] | None = None, fallen: Sequence[bool] | None = None,
 ) -> int | None:
     """The step at which ``rule``'s early stop ends one episode with these per-step rewards / distances.
 
-    None if it never does within the stream. The stream runs through :class:`EpisodeScores`, the code
-    the rollout loop uses.
+    ``progress`` / ``fallen``: the env's per-step ``info["progress"]`` / ``info["fallen"]`` (None: not
+    reported). None if it never ends within the stream. The stream runs through :class:`EpisodeScores`,
+    the code the rollout loop uses.
     """
     n = len(rewards)
-    if distances is not None and len(distances) != n:
-        raise ValueError(f"distances has {len(distances)} entries, rewards {n}; accepted: one of each per step")
+    for name, stream in (("distances", distances), ("progress", progress), ("fallen", fallen)):
+        if stream is not None and len(stream) != n:
+            raise ValueError(f"{name} has {len(stream)} entries, rewards {n}; accepted: one of each per step")
     track = EpisodeScores(rule, 1, early_stop)
     index = np.zeros(1, dtype=np.intp)
     for t in range(n):
         d = np.nan if distances is None else float(distances[t])
-        if track.update(t, index, np.array([float(rewards[t])]), np.array([d]))[0]:
+        p = None if progress is None else np.array([float(progress[t])])
+        f = None if fallen is None else np.array([bool(fallen[t])])
+        if track.update(t, index, np.array([float(rewards[t])]), np.array([d]), env_progress=p, fallen=f)[0]:
             return t
     return None

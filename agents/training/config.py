@@ -21,7 +21,7 @@ from agents.evaluation.backends import BACKENDS
 from agents.evaluation.envs import (ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs,
                                    task_of)
 from agents.evaluation.fitness import FitnessConfig
-from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESSES, parse_early_stop
+from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESS_SYNTAX, FITNESSES, parse_early_stop
 from agents.policies import AGENTS, Policy, policy_class
 from agents.policies.hebbian import INITS, RENORMS
 from agents.policies.rules import RULES
@@ -93,8 +93,7 @@ class TrainConfig:
     early_stop: str = field(default="auto", metadata={
         "help": f"when a hopeless training episode ends: {EARLY_STOP_SYNTAX}", "parse": _early_stop_text})
     fitness: str = field(default="auto", metadata={
-        "help": "what an episode scores: auto (the quadruped's distance, else the return), return, distance",
-        "choices": FITNESSES})
+        "help": f"what an episode scores: {FITNESS_SYNTAX}", "choices": FITNESSES})
     env_termination: bool = field(default=False, metadata={
         "help": "keep the quadruped's own unhealthy termination during training (off by default)"})
     backend: str = field(default="process", metadata={
