@@ -44,3 +44,12 @@ def test_a_shipped_walker_walks(entry):
     score = evaluate_policy_on(load_policy(pretrained.PREFIX + entry["name"]), env_id, episodes=2, seed=12345,
                                max_steps=300, env_kwargs=entry.get("rollout_env_kwargs", {}))
     assert np.mean(score.distances) > 3.0, score.distances
+
+
+def test_evaluate_chooses_the_physics_backend_over_the_training_settings():
+    from agents.experiments.evaluate import run_env_kwargs
+
+    name = pretrained.PREFIX + SHIPPED[0]["name"]
+    trained = run_env_kwargs(name)
+    assert run_env_kwargs(name, "bullet") == {**trained, "backend": "bullet"}
+    assert run_env_kwargs(name, None) == trained

@@ -80,7 +80,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     out_csv = args.csv or (Path(args.target) / "evaluation.csv" if Path(args.target).is_dir() else None)
     env_ids = parse_env_ids(args.env, one_task=False, name="--env")
     scores = evaluate_to_files(args.target, env_ids, args.episodes, None, args.seed,
-                               args.max_steps, args.video, stock_env=args.stock_env)
+                               args.max_steps, args.video, stock_env=args.stock_env, physics=args.physics)
     rows = []
     for s in scores:
         r = s.row()
@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="CSV path (default: RUN/evaluation.csv for a run directory)")
     p.add_argument("--stock-env", action="store_true",
                    help="evaluate a run on the envs as registered, not with the env kwargs it was trained with")
+    p.add_argument("--physics", choices=PHYSICS, default=None,
+                   help="quadruped physics backend (default: the one the run trained on)")
     p.set_defaults(handler=_evaluate)
 
     p = sub.add_parser("plot", help="overlay the learning curves of runs")

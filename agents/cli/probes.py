@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agents.evaluation.envs import PHYSICS, parse_env_ids, physics_env_kwargs
+from agents.evaluation.envs import PHYSICS, parse_env_ids
 from agents.experiments.evaluate import run_env_kwargs
 from agents.experiments.probes import PROBE_SYNTAX, run_probe
 from agents.experiments.rule_analysis import analyse_rules
@@ -16,7 +16,7 @@ __all__ = ["add_probe_commands"]
 
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Env kwargs: a run directory's training settings (physics, termination), then ``--physics``."""
-    return {**run_env_kwargs(args.run), **physics_env_kwargs(args.physics)}
+    return run_env_kwargs(args.run, args.physics)
 
 
 def _env_id(args: argparse.Namespace) -> str | None:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 import hebb_gym  # noqa: F401  (registers the variants)
+from agents.evaluation.envs import physics_env_kwargs
 from agents.evaluation.rollout import GymStepper, Hook, Step, rollout
 from agents.policies import load_policy
 from agents import pretrained
@@ -55,14 +56,17 @@ def resolve_policy_path(run_or_policy: str | os.PathLike, which: str = "best") -
     return p
 
 
-def run_env_kwargs(run_or_policy: str | os.PathLike) -> dict[str, Any]:
-    """The env kwargs of a run directory's fitness rollouts (a shipped agent's: its index entry's; {} for a file)."""
+def run_env_kwargs(run_or_policy: str | os.PathLike, physics: str | None = None) -> dict[str, Any]:
+    """The env kwargs of a run directory's fitness rollouts (a shipped agent's: its index entry's; {} for a file),
+    with the quadruped's physics backend replaced by ``physics`` where given."""
     if pretrained.is_pretrained(run_or_policy):
-        return dict(pretrained.entry(str(run_or_policy)).get("rollout_env_kwargs", {}))
-    cfg = Path(run_or_policy) / "config.json"
-    if not cfg.is_file():
-        return {}
-    return TrainConfig.from_json(json.loads(cfg.read_text())["train"]).rollout_env_kwargs()
+        kwargs = dict(pretrained.entry(str(run_or_policy)).get("rollout_env_kwargs", {}))
+    elif (Path(run_or_policy) / "config.json").is_file():
+        cfg = json.loads((Path(run_or_policy) / "config.json").read_text())
+        kwargs = TrainConfig.from_json(cfg["train"]).rollout_env_kwargs()
+    else:
+        kwargs = {}
+    return {**kwargs, **physics_env_kwargs(physics)}
 
 
 class _FirstEnvFrames(Hook):
@@ -124,15 +128,16 @@ def scores_csv(scores: Sequence[EnvScore]) -> str:
 def evaluate_to_files(
     run_or_policy: str | os.PathLike, env_ids: Sequence[str], episodes: int, out_csv: str | os.PathLike | None = None,
     seed: int = 0, max_steps: int | None = None, video_dir: str | os.PathLike | None = None,
-    stock_env: bool = False,
+    stock_env: bool = False, physics: str | None = None,
 ) -> list[EnvScore]:
     """Evaluate a run's best policy (or a policy file) on each env id; optionally write the CSV.
 
     A run directory is evaluated with the env kwargs its fitness rollouts used (physics backend,
-    termination), unless ``stock_env``; a policy file always on the envs as registered.
+    termination), unless ``stock_env``; a policy file always on the envs as registered. ``physics``
+    chooses the quadruped's backend either way.
     """
     policy = load_policy(resolve_policy_path(run_or_policy))
-    env_kwargs = {} if stock_env else run_env_kwargs(run_or_policy)
+    env_kwargs = physics_env_kwargs(physics) if stock_env else run_env_kwargs(run_or_policy, physics)
     scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir, env_kwargs) for e in env_ids]
     if out_csv is not None:
         atomic_write_text(out_csv, scores_csv(scores))
