@@ -53,3 +53,22 @@ def test_evaluate_chooses_the_physics_backend_over_the_training_settings():
     trained = run_env_kwargs(name)
     assert run_env_kwargs(name, "bullet") == {**trained, "backend": "bullet"}
     assert run_env_kwargs(name, None) == trained
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
+def test_a_shipped_agent_works_wherever_a_policy_file_does(entry, tmp_path):
+    """compare, probe, rules (plastic agents) and SB3's evaluate_policy take ``pretrained:NAME``."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    name, env_id = pretrained.PREFIX + entry["name"], entry["env"][0]
+    short = ["--env", env_id, "--max-steps", "30", "--episodes", "1"]
+    assert cli(["compare", name, *short, "--out", str(tmp_path / "compare")]) == 0
+    assert (tmp_path / "compare" / "results.csv").is_file()
+    assert cli(["probe", name, *short, "--probe", "freeze-actuators@5:10", "--out", str(tmp_path / "probe")]) == 0
+    if entry["agent"] == "hebbian":
+        assert cli(["rules", name, "--env", env_id, "--max-steps", "30", "--out", str(tmp_path / "rules")]) == 0
+    venv = DummyVecEnv([lambda: gym.make(env_id, max_episode_steps=30, **entry.get("rollout_env_kwargs", {}))])
+    mean, _ = evaluate_policy(load_policy(name), venv, n_eval_episodes=1)
+    venv.close()
+    assert np.isfinite(mean)
