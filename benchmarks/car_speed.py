@@ -26,12 +26,13 @@ import argparse
 import os
 import platform
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 CAR = "HebbCarRacing-Default-v0"
 ENV_VAR = "HEBB_GYM_FAST_CAR"
@@ -101,10 +102,11 @@ def split_run(policy: Any, pool: Any, params: np.ndarray, fast: bool, seed: int,
     """One slice evaluated in this process with the parts timed; (env-steps/s, ms per env-step by part)."""
     import torch
 
-    from hebb_gym.car_racing import HebbCarRacing
     from agents.evaluation import rollout as ro
     from agents.evaluation.fitness import evaluate_slice
-    from agents.policies import batch as batch_mod, hebbian, image_features
+    from agents.policies import batch as batch_mod
+    from agents.policies import hebbian, image_features
+    from hebb_gym.car_racing import HebbCarRacing
 
     torch.set_num_threads(1)
     split = Split()
@@ -173,9 +175,9 @@ def _front_parts(front: Any, x: Any, number: int = 20) -> tuple[float, float]:
 
 def es_rate(popsize: int, max_steps: int, workers: int, generations: int, fast: bool) -> float:
     """Env-steps/s of ``generations`` timed generations (after one warm-up) on the process backend."""
+    from agents.es.params import strategy_factory
     from agents.evaluation.backends import make_backend
     from agents.evaluation.fitness import derive_seed
-    from agents.es.params import strategy_factory
     from agents.training import TrainConfig, build_policy
 
     cfg = TrainConfig(env=(CAR,), popsize=popsize, max_steps=max_steps, early_stop=False, workers=workers)

@@ -16,7 +16,12 @@ import numpy as np
 import torch
 
 from agents.policies.image_features import ImageFeatures, fast_path_enabled
-from agents.policies.networks import NetSpec, activation_buffer, conv_features, preprocess_images
+from agents.policies.networks import (
+    NetSpec,
+    activation_buffer,
+    conv_features,
+    preprocess_images,
+)
 from agents.policies.seeding import StateSeed
 
 if TYPE_CHECKING:  # Policy makes batches; a batch only reads its policy's attributes

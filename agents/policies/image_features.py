@@ -99,7 +99,7 @@ class ImageFeatures:
 
 def _as_maps(features: torch.Tensor, channels: int, side: int) -> torch.Tensor:
     """The (P, E, F) row-padded feature buffer seen as (P * E, channels, side, side) maps (a view)."""
-    p, e, f = features.shape
+    p, e, _ = features.shape
     s = features.stride()
     return features.as_strided((p * e, channels, side, side), (s[1], side * side, side, 1))
 
