@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from agents.policies.networks import NetSpec, activation_buffer, conv_features, preprocess_images
+from agents.policies.image_features import ImageFeatures, fast_path_enabled
+from agents.policies.networks import (
+    NetSpec,
+    activation_buffer,
+    conv_features,
+    preprocess_images,
+)
 from agents.policies.seeding import StateSeed
 
 if TYPE_CHECKING:  # Policy makes batches; a batch only reads its policy's attributes
@@ -60,6 +66,10 @@ class PolicyBatch(ABC):
         self.head = policy.head
         #: What the states this batch makes carry as ``owner`` (the policy's identity, checked by ``act``).
         self.owner: tuple[int, int] = policy.uid
+        #: Image policies: the CNN front end batched over all (individual, env) pairs
+        #: (:mod:`agents.policies.image_features`), unless ``HEBB_GYM_FAST_CAR=0`` chose the plain path.
+        self.fast_images = self.spec.kind == "cnn" and fast_path_enabled()
+        self._image_features: ImageFeatures | None = None
 
     @abstractmethod
     def initial_state(self, n_envs: int, seed: StateSeed) -> PolicyState:
@@ -87,6 +97,17 @@ class PolicyBatch(ABC):
     def _conv_one(self, p: int, images: torch.Tensor) -> torch.Tensor:
         """Individual p's static conv stack: ``(E, 3, 84, 84)`` -> ``(E, 648)`` (``self.conv_weights[p]``)."""
         return conv_features(images, self.conv_weights[p], self.spec.conv_strides)
+
+    def _image_features_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Conv features ``(P, E, F)`` of frames ``(P, E, H, W, C)``: the batched front end or the plain path."""
+        if not self.fast_images:
+            return torch.stack([
+                self._conv_one(p, preprocess_images(x[p], *self.spec.pixel_range)) for p in range(self.n_individuals)
+            ])
+        front = self._image_features
+        if front is None or front.n_envs != x.shape[1]:
+            front = self._image_features = ImageFeatures(self.spec, self.conv_weights, x.shape[1])
+        return front(x)
 
     @staticmethod
     def _buffers(state: PolicyState, key: str, shapes: list[tuple[int, ...]], rows: bool = False) -> list:
@@ -131,9 +152,7 @@ class PolicyBatch(ABC):
                 self._reset(state, mask)
         with torch.no_grad():
             if self.spec.kind == "cnn":
-                features = torch.stack(
-                    [self._conv_one(p, preprocess_images(x[p], *self.spec.pixel_range)) for p in range(self.n_individuals)]
-                )
+                features = self._image_features_of(x)
             elif self.policy.obs_norm is not None:  # normalised observations, a float32 copy
                 features = self.policy.obs_norm.apply(x)
             else:  # a batch that copies features into its own float32 buffer converts them there

@@ -119,7 +119,7 @@ def _pixel_range(space: gym.spaces.Box) -> tuple[float, float]:
 
 def preprocess_images(obs: torch.Tensor, low: float = 0.0, high: float = 255.0) -> torch.Tensor:
     """``(B, H, W, C)`` frames with pixel values in [low, high] -> ``(B, C, 84, 84)`` float32 in [0, 1], bilinear."""
-    x = obs.permute(0, 3, 1, 2).to(torch.float32)
+    x = obs.permute(0, 3, 1, 2).to(torch.float32, copy=True)  # a copy: the scaling below is in place
     x = x.div_(255.0) if (low, high) == (0.0, 255.0) else x.sub_(low).div_(high - low)
     if x.shape[-2:] != (CAR_IMAGE_SIZE, CAR_IMAGE_SIZE):
         x = F.interpolate(x, size=(CAR_IMAGE_SIZE, CAR_IMAGE_SIZE), mode="bilinear", align_corners=False)

@@ -1,0 +1,112 @@
+"""The CNN front end (resize, scale, the static conv stack) batched over every (individual, env) pair of a batch.
+
+The plain path (:func:`agents.policies.networks.preprocess_images` and
+:func:`agents.policies.networks.conv_features`, individual by individual) is the reference; this one computes
+the same numbers to float32 rounding with a few kernel calls for the whole batch:
+
+* one widening copy of all P x E frames into a float32 buffer that keeps their (H, W, C) layout, then
+  torch's bilinear resize to 84x84 (``align_corners=False``) on all of them at once, channels-last, and the
+  scaling to [0, 1] after it (on 84x84 pixels instead of the frame's);
+* each individual's two convolutions over its E frames (its weights are its own), each pooled straight into
+  a buffer of the whole batch, and ``tanh`` once per layer for all pairs; buffers are made once per (P, E).
+
+An individual's features stay bit for bit independent of its batch mates: the copy, the resize (per frame),
+the scaling and the pooling are element-wise, each individual's convolutions are calls of the same shapes
+whatever P is, and ``tanh`` runs on row-padded buffers (:func:`agents.policies.networks.activation_buffer`),
+so every row is vectorised alike.
+
+``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made) selects the plain path instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+
+from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer
+
+__all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]
+
+#: Environment variable that turns the batched front end off (``"0"``): every image policy then uses the plain path.
+ENV_VAR = "HEBB_GYM_FAST_CAR"
+
+
+def fast_path_enabled() -> bool:
+    """Whether new batches use :class:`ImageFeatures` (unless ``HEBB_GYM_FAST_CAR=0``)."""
+    return os.environ.get(ENV_VAR, "1") != "0"
+
+
+class ImageFeatures:
+    """Frames ``(P, E, H, W, C)`` -> conv features ``(P, E, F)`` for P individuals' static conv weights.
+
+    ``conv_weights[p]``: individual p's conv weight tensors (torch layout), as
+    :meth:`agents.policies.batch.PolicyBatch._split_conv_weights` makes them. The returned features live in a
+    buffer of this object, overwritten by the next call.
+    """
+
+    def __init__(self, spec: NetSpec, conv_weights: list[list[torch.Tensor]], n_envs: int) -> None:
+        if spec.kind != "cnn":
+            raise ValueError(f"spec.kind={spec.kind!r}; accepted: 'cnn' (an image policy)")
+        self.spec = spec
+        self.n_individuals = len(conv_weights)
+        self.n_envs = int(n_envs)
+        self.conv_weights = conv_weights
+        h, w, c = spec.obs_shape
+        n = self.n_individuals * self.n_envs
+        size = CAR_IMAGE_SIZE
+        self._low, high = spec.pixel_range
+        self._span = high - self._low
+        self._resize = (h, w) != (size, size)
+        self._frames = torch.empty(n, h, w, c)  # float32 frames, (H, W, C): channels-last for the resize and convs
+        # pooled activations, rows padded so tanh treats every row alike whatever n is
+        s1 = (size - spec.conv_shapes[0][-1]) // spec.conv_strides[0] + 1
+        s1 //= 2
+        ch1 = spec.conv_shapes[0][0]
+        self._pool1 = activation_buffer(n, ch1, s1, s1)
+        self._features = activation_buffer(self.n_individuals, self.n_envs, spec.n_features)
+        side = math.isqrt(spec.n_features // spec.conv_shapes[-1][0])
+        self._maps = _as_maps(self._features, spec.conv_shapes[-1][0], side)  # the features as the last pooled maps
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(P, E, F)`` float32 of frames ``x (P, E, H, W, C)`` (any real dtype)."""
+        p, e = self.n_individuals, self.n_envs
+        n = p * e
+        frames = self._frames
+        frames.copy_(x.reshape(n, *x.shape[2:]))  # one widening copy for all frames
+        images = frames.permute(0, 3, 1, 2)  # NCHW view of channels-last memory
+        if self._resize:  # torch's bilinear kernel, on all frames at once; scaling after it touches fewer pixels
+            size = CAR_IMAGE_SIZE
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        if self._low:
+            images.sub_(self._low)
+        images.div_(self._span)
+        (s_1, s_2) = self.spec.conv_strides
+        w = self.conv_weights
+        pooled, feats = self._pool1, self._features
+        maps = self._maps
+        # each individual's convolutions (its own weights), pooled straight into the batch's buffers
+        for q in range(p):
+            _max_pool2_into(F.conv2d(images[q * e : (q + 1) * e], w[q][0], stride=s_1), pooled[q * e : (q + 1) * e])
+        torch.tanh_(pooled)
+        for q in range(p):
+            _max_pool2_into(F.conv2d(pooled[q * e : (q + 1) * e], w[q][1], stride=s_2), maps[q * e : (q + 1) * e])
+        torch.tanh_(feats)
+        return feats
+
+
+def _as_maps(features: torch.Tensor, channels: int, side: int) -> torch.Tensor:
+    """The (P, E, F) row-padded feature buffer seen as (P * E, channels, side, side) maps (a view)."""
+    p, e, _ = features.shape
+    s = features.stride()
+    return features.as_strided((p * e, channels, side, side), (s[1], side * side, side, 1))
+
+
+def _max_pool2_into(x: torch.Tensor, out: torch.Tensor) -> None:
+    """2x2 max pooling, stride 2, floor mode, of ``x (n, C, H, W)`` into ``out`` (as networks.max_pool2)."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
+    bottom = torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2])
+    torch.maximum(top, bottom, out=out)
