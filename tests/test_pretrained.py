@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +15,14 @@ from agents.cli import main as cli
 from agents.experiments.evaluate import evaluate_policy_on
 
 SHIPPED = pretrained.entries()
+
+
+def test_the_index_is_strict_json():
+    """No NaN or Infinity (other JSON readers refuse them)."""
+    def refuse(constant):
+        raise ValueError(f"index.json holds {constant}")
+
+    json.loads((pretrained.path_of(SHIPPED[0]["name"]).parent / "index.json").read_text(), parse_constant=refuse)
 
 
 def test_unknown_names_are_refused_with_the_shipped_ones():

@@ -47,13 +47,14 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     target = FOLDER / f"{name}.pt"
     shutil.copyfile(run / "best.pt", target)
     data = target.read_bytes()
+    centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]
     minutes = sum(r["eval_seconds"] + (r["centre_seconds"] if math.isfinite(r["centre_seconds"]) else 0.0)
                   for r in rows) / 60
     entry = {
         "name": name, "file": target.name, "agent": config.agent, "env": list(config.env),
         "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,
         "generations": len(rows), "env_steps": int(sum(r["env_steps"] for r in rows)),
-        "wall_clock_minutes": round(minutes, 1), "best_centre": max(r["best_centre"] for r in rows),
+        "wall_clock_minutes": round(minutes, 1), "best_centre": max(centres, default=None),
         "num_params": policy.num_params, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         "scores": scores,
     }
