@@ -12,7 +12,12 @@ import hebb_gym  # noqa: F401  (registers the IDs)
 from agents import HebbianPolicy, LSTMPolicy, StaticPolicy
 from agents.policies import fused_update
 from agents.policies.image_features import ENV_VAR, ImageFeatures
-from agents.policies.networks import activation_buffer, conv_features, preprocess_images, spec_from_spaces
+from agents.policies.networks import (
+    activation_buffer,
+    conv_features,
+    preprocess_images,
+    spec_from_spaces,
+)
 from agents.policies.plastic_step import make_plan, plastic_step
 
 CAR_ID = "HebbCarRacing-Default-v0"

@@ -76,7 +76,7 @@ def _fused_step(
             if normalize:
                 top[0] = m
                 hi = top_f[0]
-                r = one / max(hi, tiny) if hi == hi else hi  # NaN stays NaN, as torch's clamp_min keeps it
+                r = hi if np.isnan(hi) else one / max(hi, tiny)  # NaN stays NaN, as in torch's clamp_min
                 flat = wm.reshape(-1)
                 for k in range(flat.size):
                     flat[k] = flat[k] * r

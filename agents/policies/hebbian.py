@@ -21,12 +21,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from agents.policies import fused_update
 from agents.policies.base import Policy
 from agents.policies.batch import PolicyBatch, PolicyState, check_n_envs
-from agents.policies import fused_update
 from agents.policies.files import register_policy_class
 from agents.policies.plastic_step import Plan, make_plan, plastic_step
-from agents.policies.rules import Rule, block_assignment, get_rule, num_rules_for, stack_terms
+from agents.policies.rules import (
+    Rule,
+    block_assignment,
+    get_rule,
+    num_rules_for,
+    stack_terms,
+)
 from agents.policies.seeding import StateSeed, state_generators
 
 __all__ = ["INITS", "RENORMS", "HebbianBatch", "HebbianPolicy"]
