@@ -15,9 +15,11 @@ Two measurements, both of the Hebbian agent (rule ABCD_lr, fast renderer, early 
 * **ES**: env-steps/s of whole generations on the ``process`` backend, driven as the trainer drives a
   backend (ask, generation, tell); the first generation (start-up, env creation) is not timed.
 
-The plain path (``HEBB_GYM_FAST_CAR=0``: resize and convolutions individual by individual, as before the
-batched front end) and the default path alternate in every repeat (plain, fast, plain, fast, ...) with the
-same seeds; medians and the ratio of the medians are printed, and the ratio of each back-to-back pair.
+The plain path (``HEBB_GYM_FAST_CAR=0``: resize and convolutions individual by individual and the torch
+kernels for the plastic update, as before the batched front end and the fused update) and the default path
+(with numba installed, the plastic update is ``agents.policies.fused_update``'s compiled pass) alternate in
+every repeat (plain, fast, plain, fast, ...) with the same seeds; medians and the ratio of the medians are
+printed, and the ratio of each back-to-back pair. Both paths draw with the same fast renderer.
 """
 
 from __future__ import annotations
@@ -259,6 +261,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print()
     print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    from agents.policies import fused_update
+
+    print(f"fused plastic update on the fast path: {'yes (numba)' if fused_update.AVAILABLE else 'no (numba absent)'}")
     print(f"HebbianPolicy ABCD_lr on {CAR}, fast renderer, {args.max_steps}-step episodes (early stop off); "
           f"split: {args.split_individuals} individuals x 1 episode in one process; "
           f"ES: popsize {args.popsize}, {args.workers} worker(s), {args.generations} timed generation(s); "

@@ -21,11 +21,18 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from agents.policies import fused_update
 from agents.policies.base import Policy
 from agents.policies.batch import PolicyBatch, PolicyState, check_n_envs
 from agents.policies.files import register_policy_class
 from agents.policies.plastic_step import Plan, make_plan, plastic_step
-from agents.policies.rules import Rule, block_assignment, get_rule, num_rules_for, stack_terms
+from agents.policies.rules import (
+    Rule,
+    block_assignment,
+    get_rule,
+    num_rules_for,
+    stack_terms,
+)
 from agents.policies.seeding import StateSeed, state_generators
 
 __all__ = ["INITS", "RENORMS", "HebbianBatch", "HebbianPolicy"]
@@ -170,6 +177,9 @@ class HebbianBatch(PolicyBatch):
                 for j, (o, i) in enumerate(self.spec.dense_shapes)
             ]
         self.normalize = pol.normalize
+        #: The car's plastic update through the compiled one-pass kernel (:mod:`agents.policies.fused_update`):
+        #: image policies with numba installed, unless ``HEBB_GYM_FAST_CAR=0`` chose the plain path.
+        self.fused_update = self.fast_images and fused_update.AVAILABLE
 
     def _fresh(self, layer: int, individuals: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Initial weights ``(n, out, in)`` for the (individual, env) pairs of ``individuals (n,)``."""
@@ -222,7 +232,9 @@ class HebbianBatch(PolicyBatch):
             p, e = state.n_individuals, state.n_envs
             widths = [x.shape[-1]] + [o for o, _ in self.spec.dense_shapes]
             acts = self._buffers(state, "acts", [(p, e, n) for n in widths], rows=True)
-            plan = make_plan(state.weights, acts, self._stacked, self.terms, self.normalize)
+            plan = make_plan(
+                state.weights, acts, self._stacked, self.terms, self.normalize, fused=self.fused_update
+            )
             state.extra["plan"] = plan
         plan.acts[0].copy_(x)
         last = len(plan.layers) - 1
@@ -251,7 +263,7 @@ class HebbianBatch(PolicyBatch):
         plan = self._plan_cache
         if plan is None or not plan.fits(weights, activations, work):
             plan = self._plan_cache = make_plan(
-                weights, activations, self._stacked, self.terms, self.normalize, work
+                weights, activations, self._stacked, self.terms, self.normalize, work, fused=self.fused_update
             )
         if torch.is_grad_enabled() and (
             any(map(_requires_grad, weights)) or any(map(_requires_grad, activations))

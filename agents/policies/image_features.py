@@ -15,7 +15,8 @@ the scaling and the pooling are element-wise, each individual's convolutions are
 whatever P is, and ``tanh`` runs on row-padded buffers (:func:`agents.policies.networks.activation_buffer`),
 so every row is vectorised alike.
 
-``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made) selects the plain path instead.
+``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made) selects the plain path instead, and
+with it torch's plastic update instead of the fused one (:mod:`agents.policies.fused_update`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer
 
 __all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]
 
-#: Environment variable that turns the batched front end off (``"0"``): every image policy then uses the plain path.
+#: Environment variable that turns the car's fast paths off (``"0"``): every image policy then uses the plain
+#: front end, and Hebbian ones torch's plastic update.
 ENV_VAR = "HEBB_GYM_FAST_CAR"
 
 

@@ -1,5 +1,6 @@
 """The Hebbian step's machinery: views and scratch buffers made once per state (a :class:`Plan`), and the
-update kernels that step every plastic layer in place (:func:`plastic_step`).
+update kernels that step every plastic layer in place (:func:`plastic_step`): torch's, or for the car's
+batches the compiled one-pass kernel of :mod:`agents.policies.fused_update` where numba is installed.
 
 :class:`agents.policies.hebbian.HebbianBatch` makes a plan for a state's weight and activation tensors
 with :func:`make_plan` and steps it after every forward pass. The numbers are bit for bit those of
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from agents.policies import fused_update
 from agents.policies.rules import apply_terms_
 
 __all__ = ["Plan", "make_plan", "plastic_step"]
@@ -27,6 +29,7 @@ def make_plan(
     terms: list[tuple[torch.Tensor | None, ...]],
     normalize: bool,
     work: list[torch.Tensor] | None = None,
+    fused: bool = False,
 ) -> Plan:
     """Scratch buffers and tensor views for stepping ``weights`` with ``acts``, made once and reused.
 
@@ -39,15 +42,22 @@ def make_plan(
     A layer too big for the cache in one piece is stepped in chunks of individuals (each chunk's
     update, renormalisation included, runs while its weights are still cached); every kernel is
     element-wise or reduces within one individual, so chunking leaves the numbers unchanged.
+
+    ``fused``: step the layers that allow it (rule with all four terms, float32 tensors that numpy can
+    view) with the compiled kernel of :mod:`agents.policies.fused_update`, renormalisation included;
+    ignored without numba.
     """
     layers = []
     for j, w in enumerate(weights):
         pre, post = acts[j], acts[j + 1]
         stacked = stacked_terms[j]
+        kernel = _fused_args(w, stacked, pre, post, normalize) if fused and fused_update.AVAILABLE else None
         n_ind = w.shape[0] if w.ndim == 4 else 1
         # bytes per individual: weights and the two-part scratch (per env), the four terms (shared)
         per_ind = (3 * w[0].numel() + 4 * w.shape[-2] * w.shape[-1]) * w.element_size()
         size = n_ind if w.ndim != 4 else max(1, min(n_ind, _CHUNK_BYTES // max(per_ind, 1)))
+        if kernel is not None:  # the kernel goes matrix by matrix: no chunks
+            size = n_ind
         if stacked is not None and size < n_ind:
             # one chunk-sized scratch, reused by every chunk; the forward gets its own product buffer
             scratch = torch.empty(size, *w.shape[1:-2], 2, *w.shape[-2:], dtype=w.dtype)
@@ -76,11 +86,12 @@ def make_plan(
                 prod=prod,
                 fallback_work=fallback,
                 chunks=chunks,
+                fused=kernel,
             )
         )
     # renormalisation of the unchunked layers: the small ops on the maxima run once for all of them
     norm = None
-    whole = [layer for layer in layers if not layer.chunks[0].normalize]
+    whole = [layer for layer in layers if not layer.chunks[0].normalize and layer.fused is None]
     if normalize and whole:
         lead = whole[0].w.shape[:-2]
         if all(layer.w.shape[:-2] == lead for layer in whole):
@@ -100,6 +111,9 @@ def make_plan(
 def plastic_step(plan: Plan) -> None:
     """The plastic update of every layer of ``plan`` (and the car's renormalisation), in place."""
     for layer in plan.layers:
+        if layer.fused is not None:  # the compiled kernel, renormalisation included (when the plan has it)
+            fused_update.fused_step(*layer.fused)
+            continue
         if layer.stacked is None:
             apply_terms_(layer.w, layer.pre, layer.post, layer.terms, layer.fallback_work)
             continue
@@ -156,6 +170,28 @@ def _scale_by_max(
 #: Largest tensor (elements) updated through numpy: below it numpy's lower call overhead wins, above
 #: it torch's kernels are as fast or faster.
 _NUMPY_MAX = 2**16
+
+
+def _fused_args(
+    w: torch.Tensor,
+    stacked: tuple[torch.Tensor, torch.Tensor] | None,
+    pre: torch.Tensor,
+    post: torch.Tensor,
+    normalize: bool,
+) -> tuple | None:
+    """The arguments of :func:`agents.policies.fused_update.fused_step` for a layer; None where it cannot run."""
+    if stacked is None or w.ndim != 4:
+        return None
+    tensors = (w, *stacked, pre, post)
+    if any(t.dtype != torch.float32 or t.requires_grad or t.device.type != "cpu" for t in tensors):
+        return None
+    arrays = tuple(t.numpy() for t in tensors)
+    try:
+        fused_update.check_args(*arrays)
+    except (TypeError, ValueError):
+        return None
+    n_i = w.shape[-1]
+    return (*arrays, normalize, np.empty(n_i, np.float32), np.zeros(1, np.int32))
 
 
 def _numpy_view(t: torch.Tensor) -> np.ndarray | None:
@@ -228,6 +264,7 @@ class _Layer(NamedTuple):
     prod: torch.Tensor  # the forward's w * x (the scratch's first half, unless the layer is chunked)
     fallback_work: torch.Tensor | None
     chunks: list[_Chunk]
+    fused: tuple | None  # the compiled kernel's arguments (numpy views, scratch), when it steps this layer
 
 
 class _Norm(NamedTuple):
