@@ -214,6 +214,7 @@ class HebbAntBullet(AntBulletEnv):
             terminated = not bool(np.isfinite(obs).all())
         info = dict(info)
         info["distance"] = self._torso_x() - self._x_at_reset
+        info["reward_survive"] = float(self.rewards[0])  # the alive bonus (+1 / -1), as Ant-v5 names it
         return np.asarray(obs, dtype=np.float32), float(reward), terminated, truncated, info
 
     def render(self):

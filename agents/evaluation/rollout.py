@@ -38,6 +38,7 @@ class Transition:
     truncated: np.ndarray  # (k,) bool
     distance: np.ndarray  # (k,) float64, info["distance"]; NaN where not reported
     reported: np.ndarray  # (k,) bool, where info["distance"] was reported
+    alive: np.ndarray | None = None  # (k,) float64, info["reward_survive"] (the alive bonus); NaN where not reported
 
 
 class Stepper(Protocol):
@@ -68,14 +69,16 @@ class GymStepper:
         k = len(index)
         obs, reward = [], np.zeros(k)
         terminated, truncated = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
-        distance, reported = np.full(k, np.nan), np.zeros(k, dtype=bool)
+        distance, reported, alive = np.full(k, np.nan), np.zeros(k, dtype=bool), np.full(k, np.nan)
         for row, j in enumerate(index.tolist()):
             o, r, term, trunc, info = self.envs[j].step(actions[row])
             obs.append(o)
             reward[row], terminated[row], truncated[row] = r, term, trunc
             if "distance" in info:
                 distance[row], reported[row] = info["distance"], True
-        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported)
+            if "reward_survive" in info:
+                alive[row] = info["reward_survive"]
+        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported, alive)
 
 
 class AntStepper:
@@ -97,7 +100,8 @@ class AntStepper:
         obs, reward, terminated, distance = self.ant.step(index, actions)
         self._elapsed[index] += 1
         truncated = self._elapsed[index] >= self._limits[index]  # what each env's TimeLimit would say
-        return Transition(obs, reward, terminated, truncated, distance, self._reported[: len(index)])
+        return Transition(obs, reward, terminated, truncated, distance, self._reported[: len(index)],
+                          self.ant.survive_reward(index))
 
 
 @dataclass
@@ -190,7 +194,7 @@ def rollout(
         if index.size:
             tr = stepper.step(index, flat_sent[index])
             flat_obs[index] = tr.obs
-            stop = track.update(t, index, tr.reward, tr.distance, tr.reported)
+            stop = track.update(t, index, tr.reward, tr.distance, tr.reported, tr.alive)
             done = tr.terminated | tr.truncated | stop
             active[index[done]] = False
             for h in hooks:

@@ -24,8 +24,9 @@ ANT_BACKWARD_STREAK = 30
 
 #: What a step's signal of a :class:`StreakStop` is: the step's reward, or its forward progress.
 SIGNALS = ("reward", "progress")
-#: What an episode scores: its return, or its last ``info["distance"]``.
-SCORES = ("return", "distance")
+#: What an episode scores: its return, its last ``info["distance"]``, or its return without the env's alive
+#: bonus (the sum over steps of reward - ``info["reward_survive"]``; the quadruped only).
+SCORES = ("return", "distance", "reward-no-alive")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ EARLY_STOP_SYNTAX = ("auto (the task's own: car negative-streak:20, quadruped no
                      "original (the original code's exact rule), negative-streak:N (N negative rewards in a row), "
                      "no-progress:GRACE:N (at step GRACE or later, once the last N steps all moved backwards)")
 #: What ``fitness`` accepts.
-FITNESSES = ("auto", "return", "distance")
+FITNESSES = ("auto", "return", "distance", "reward-no-alive")
+#: The tasks whose envs report their alive bonus as ``info["reward_survive"]`` (both quadruped backends).
+ALIVE_BONUS_TASKS = ("ant",)
 
 
 def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
@@ -113,6 +116,10 @@ def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool =
         raise ValueError(f"fitness={fitness!r} is not known; accepted: {', '.join(FITNESSES)}")
     if task is not None and task not in TASK_SCORES:
         raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)} or None (any other env)")
+    if fitness == "reward-no-alive" and task not in ALIVE_BONUS_TASKS:
+        raise ValueError(f"fitness='reward-no-alive' is the quadruped's env reward minus its alive bonus "
+                         f"(info['reward_survive']); it does not apply to an env of task {task!r}; accepted there: "
+                         "auto, return, distance")
     score = fitness if fitness != "auto" else (TASK_SCORES[task].score if task in TASK_SCORES else "return")
     return TaskScore(score, parse_early_stop(early_stop, task))
 
@@ -128,19 +135,27 @@ class EpisodeScores:
         self.rule = rule
         self.early_stop = bool(early_stop)
         self.returns = np.zeros(m)
+        self.alive = np.zeros(m)  # the summed alive bonus (fitness 'reward-no-alive')
         self.distances = np.full(m, np.nan)
         self.lengths = np.zeros(m, dtype=np.int64)
         self._last = np.zeros(m)  # the distance progress is measured from
         self._streak = np.zeros(m, dtype=np.int64)
 
     def update(
-        self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None
+        self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None,
+        alive: np.ndarray | None = None,
     ) -> np.ndarray:
         """Step ``t`` of episodes ``index``: rewards and distances (NaN: none); True where the early stop ends one.
 
         ``reported``: where ``distance`` was reported (default: everywhere); elsewhere the last one is kept.
+        ``alive``: the step's alive bonus (``info["reward_survive"]``, NaN: none), needed by 'reward-no-alive'.
         """
         self.returns[index] += reward
+        if self.rule.score == "reward-no-alive":
+            if alive is None or not np.isfinite(alive).all():
+                raise ValueError("fitness='reward-no-alive' needs the env's alive bonus as info['reward_survive'] "
+                                 "at every step; this env does not report it (accepted: the quadruped's envs)")
+            self.alive[index] += alive
         self.lengths[index] += 1
         progress = distance - self._last[index]
         self._last[index] = distance
@@ -161,7 +176,9 @@ class EpisodeScores:
 
     @property
     def scores(self) -> np.ndarray:
-        """Each episode's score: its return or its distance, as the rule says."""
+        """Each episode's score: its return, its distance, or its return without the alive bonus, as the rule says."""
+        if self.rule.score == "reward-no-alive":
+            return self.returns - self.alive
         return self.returns if self.rule.score == "return" else self.distances
 
 
