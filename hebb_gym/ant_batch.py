@@ -134,9 +134,7 @@ class AntBatch:
         s = state[index]
         x_velocity = (xy[index, 0] - before[:, 0]) / self.dt[index]
         forward_reward = x_velocity * first._forward_reward_weight
-        min_z, max_z = first._healthy_z_range
-        z = s[:, 2]
-        healthy = np.isfinite(s).all(axis=1) & (min_z <= z) & (z <= max_z)
+        healthy = self._healthy(s)
         healthy_reward = healthy * first._healthy_reward
         rewards = forward_reward + healthy_reward
         a = np.asarray(actions)
@@ -149,3 +147,13 @@ class AntBatch:
         terminated = ~healthy & bool(first._terminate_when_unhealthy)
         distance = s[:, 0] - self.x0[index]
         return s[:, 2:], reward, terminated, distance
+
+    def _healthy(self, s: np.ndarray) -> np.ndarray:
+        """Ant-v5's ``is_healthy`` of states ``s (m, nq + nv)``: finite, torso z within the healthy range."""
+        min_z, max_z = self.envs[0]._healthy_z_range
+        z = s[:, 2]
+        return np.isfinite(s).all(axis=1) & (min_z <= z) & (z <= max_z)
+
+    def survive_reward(self, index: np.ndarray) -> np.ndarray:
+        """The alive bonus of envs ``index`` at their last step: Ant-v5's ``info["reward_survive"]``."""
+        return self._healthy(self.state[np.asarray(index, dtype=np.intp)]) * self.envs[0]._healthy_reward

@@ -233,6 +233,7 @@ class HebbAntBullet(AntBulletEnv):
         info["distance"] = self._torso_x() - self._x_at_reset
         info["progress"] = float(self.rewards[1])  # [alive, progress, electricity, joints at limit, feet]
         info["fallen"] = bool(self._alive < 0)
+        info["reward_survive"] = float(self.rewards[0])  # the alive bonus (+1 / -1), as Ant-v5 names it
         return np.asarray(obs, dtype=np.float32), float(reward), terminated, truncated, info
 
     def render(self):

@@ -221,10 +221,15 @@ def test_schedule_values_and_decay():
         s.lr = 2.0  # frozen: a schedule is a value, the strategies hold the decaying lr and sigma
 
 
+#: Schedule entries a strategy state gained later (PGPE, ARS); states without them mean "off".
+LATER_KEYS = {"sigma_adapt", "sigma_lr", "sigma_max_change", "top_directions"}
+
+
 def test_state_dict_format_is_unchanged():
-    """Checkpoints written before the Schedule existed hold exactly these keys; they must keep loading."""
+    """Checkpoints written before the Schedule existed hold exactly these keys (plus the later options'); they
+    must keep loading, also without the later keys."""
     es = make_es(optimizer="sgd", momentum=0.5, lr_decay=0.9, l2=0.2, fitness_shaping="zscore")
-    assert set(es.state_dict()) == {
+    assert set(es.state_dict()) == LATER_KEYS | {
         "kind", "num_params", "popsize", "antithetic", "sigma", "lr", "lr_decay", "lr_floor", "sigma_decay",
         "sigma_floor", "l2", "fitness_shaping", "optimizer_name", "seed", "noise_table", "generation", "mean",
         "optimizer", "rng", "offsets"}
@@ -235,8 +240,17 @@ def test_state_dict_format_is_unchanged():
     other.load_state_dict(es.state_dict())
     assert replace(other.schedule, lr=es.schedule.lr, sigma=es.schedule.sigma) == es.schedule
     assert (other.lr, other.sigma) == (es.lr, es.sigma) and other.optimizer.momentum == 0.5
+    old = {k: v for k, v in es.state_dict().items() if k not in LATER_KEYS}  # as written before them
+    older = OpenAIES(D, popsize=50, noise_table=TABLE, schedule=Schedule(sigma_adapt="pgpe", top_directions=3))
+    older.load_state_dict(old)
+    assert (older.schedule.sigma_adapt, older.schedule.top_directions) == ("off", 0) and older.sigma == es.sigma
+    assert np.array_equal(es.ask(), older.ask())
+    f = sphere(es.individuals())
+    es.tell(f)
+    older.tell(f)
+    assert np.array_equal(es.mean, older.mean) and es.sigma == older.sigma
     pop = GaussianMixturePopulation(30, 4, 3, popsize=10, schedule=mixture_schedule(optimizer="adam"))
-    assert set(pop.state_dict()) == {
+    assert set(pop.state_dict()) == LATER_KEYS | {
         "kind", "num_synapses", "num_rules", "num_coefficients", "other_params", "popsize", "sigma", "lr",
         "lr_decay", "lr_floor", "sigma_decay", "sigma_floor", "l2", "fitness_shaping", "optimizer_name", "seed",
         "dtype", "generation", "theta", "optimizer", "rng", "seeds"}

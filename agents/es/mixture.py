@@ -29,6 +29,15 @@ DEFAULT_MAX_LOGITS = 2**25
 MIXTURE_SCHEDULE = Schedule(l2=0.0)
 
 
+def check_mixture_schedule(schedule: Schedule) -> Schedule:
+    """``schedule`` if the mixture can follow it; ValueError for the options of OpenAI-ES only."""
+    if schedule.sigma_adapt != "off" or schedule.top_directions != 0:
+        raise ValueError(f"sigma_adapt={schedule.sigma_adapt!r} and top_directions={schedule.top_directions} "
+                         "apply to OpenAI-ES (antithetic pairs, one sigma per parameter); the Gaussian mixture "
+                         "of shared rules (rho > 1) accepts sigma_adapt='off' and top_directions=0 only")
+    return schedule
+
+
 class GaussianMixturePopulation:
     """Shared-rule population: ``ask()`` gives a seed per individual; ``individual(seed)`` rebuilds it.
 
@@ -61,7 +70,7 @@ class GaussianMixturePopulation:
         if self.num_rules > self.num_synapses:
             raise ValueError(f"num_rules must be <= num_synapses={self.num_synapses}, got {num_rules}")
         self.popsize = check_int("popsize", popsize, 2)
-        self.schedule = as_schedule(MIXTURE_SCHEDULE if schedule is None else schedule)
+        self.schedule = check_mixture_schedule(as_schedule(MIXTURE_SCHEDULE if schedule is None else schedule))
         self.lr, self.sigma = self.schedule.lr, self.schedule.sigma  # current values; they decay in tell
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .noise import DEFAULT_TABLE_SIZE, NoiseTable, shared_noise_table
 from .optimizers import make_optimizer
-from .schedule import Schedule, as_schedule
+from .schedule import Schedule, as_schedule, decayed
 from .shaping import check_fitnesses, shape_fitness
 
 #: Keyword arguments reproducing the ES of the original Hebbian meta-learning code (Najarro & Risi 2020).
@@ -37,6 +37,27 @@ class Strategy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def top_pairs(fitnesses: np.ndarray, top: int) -> np.ndarray:
+    """Indices of the individuals of the ``top`` antithetic pairs ``(2j, 2j+1)`` with the highest
+    ``max(f_2j, f_2j+1)`` (ARS, Mania et al. 2018), both members of each, in population order; ties go to
+    the lower pair index. ``top = 0`` (or every pair) keeps everyone."""
+    n = fitnesses.size
+    if top == 0 or 2 * top >= n:
+        return np.arange(n)
+    best = np.maximum(fitnesses[0::2], fitnesses[1::2])
+    pairs = np.sort(np.argsort(-best, kind="stable")[:top])
+    return np.stack([2 * pairs, 2 * pairs + 1], axis=1).reshape(-1)
+
+
+def check_top_directions(top: int, popsize: int, antithetic: bool) -> None:
+    """ValueError unless ``top`` antithetic pairs exist in a population of ``popsize`` (0: all, always fine)."""
+    if top and not antithetic:
+        raise ValueError(f"top_directions={top} ranks antithetic pairs; it needs antithetic=True")
+    if top > popsize // 2:
+        raise ValueError(f"top_directions={top} is more than the {popsize // 2} antithetic pairs of "
+                         f"popsize={popsize}; accepted: 0 (all) to {popsize // 2}")
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
     """An int >= ``minimum`` (bools refused); the strategies' check of sizes and seeds."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -53,6 +74,9 @@ class OpenAIES:
     Individual ``i`` is ``mean + s_i * sigma * table.get(offsets[i], num_params)`` with ``s_i = +1`` for even
     and ``-1`` for odd ``i`` when antithetic (pairs share an offset), ``+1`` otherwise. ``tell`` is a pure
     function of the state and the fitnesses, so replicas in other processes stay bit-identical.
+
+    ``schedule.sigma_adapt="pgpe"`` makes ``sigma`` a (num_params,) array adapted every generation (PGPE);
+    ``schedule.top_directions=b`` updates from the best ``b`` antithetic pairs only (ARS). See docs/es.md.
     """
 
     def __init__(self, num_params: int, popsize: int = 200, schedule: Schedule | None = None,
@@ -65,7 +89,10 @@ class OpenAIES:
         if self.antithetic and self.popsize % 2:
             raise ValueError(f"popsize must be even when antithetic=True (pairs +eps/-eps), got {popsize}")
         self.schedule = as_schedule(schedule)
-        self.lr, self.sigma = self.schedule.lr, self.schedule.sigma  # current values; they decay in tell
+        check_top_directions(self.schedule.top_directions, self.popsize, self.antithetic)
+        self.lr = self.schedule.lr  # current values; they decay in tell
+        #: the current noise scale: a float, or with sigma_adapt="pgpe" one per parameter (float64 array)
+        self.sigma: float | np.ndarray = self._initial_sigma()
         self.optimizer = make_optimizer(self.schedule.optimizer, self.num_params, momentum=self.schedule.momentum)
         self.seed = check_int("seed", seed, 0)
         if noise_table is None:
@@ -87,6 +114,11 @@ class OpenAIES:
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
         self._offsets: np.ndarray | None = None
         self.generation = 0
+
+    def _initial_sigma(self) -> float | np.ndarray:
+        if self.schedule.sigma_adapt == "pgpe":
+            return np.full(self.num_params, self.schedule.sigma, dtype=np.float64)
+        return self.schedule.sigma
 
     # ------------------------------------------------------------------ sampling
     @property
@@ -135,16 +167,33 @@ class OpenAIES:
         return self._offsets
 
     # ------------------------------------------------------------------ update
-    def gradient(self, fitnesses: Any) -> np.ndarray:
-        """ES estimate of grad E[F] for the pending generation (L2 penalty, shaping included); no update."""
+    def utilities(self, fitnesses: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(shaped utility of each individual, the individuals that enter the update) for the pending generation.
+
+        The L2 penalty is applied to the raw fitnesses, then (``top_directions = b``) only the ``b`` antithetic
+        pairs with the highest ``max(f+, f-)`` are kept (ties: the lower pair index), and the fitnesses of
+        the kept individuals are shaped; the others get utility 0.
+        """
         f = check_fitnesses(fitnesses, self.popsize)
-        offsets = self._pending()
         l2 = self.schedule.l2
         if l2 > 0:
             # Original code: fitness_i - l2 * mean(theta_i^2) on the raw fitness, before shaping.
             sq = np.array([np.mean(np.square(self.individual(i))) for i in range(self.popsize)])
             f = f - l2 * sq
-        w = shape_fitness(f, self.schedule.fitness_shaping) * self.signs
+        kept = top_pairs(f, self.schedule.top_directions)
+        if kept.size == self.popsize:
+            return shape_fitness(f, self.schedule.fitness_shaping), kept
+        w = np.zeros(self.popsize, dtype=np.float64)
+        w[kept] = shape_fitness(f[kept], self.schedule.fitness_shaping)
+        return w, kept
+
+    def gradient(self, fitnesses: Any) -> np.ndarray:
+        """ES estimate of grad E[F] for the pending generation (L2 penalty, shaping, top directions); no update."""
+        return self._gradient(*self.utilities(fitnesses))
+
+    def _gradient(self, utilities: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        offsets = self._pending()
+        w = utilities * self.signs
         grad = np.zeros(self.num_params, dtype=np.float64)
         if self.antithetic:  # pairs share noise: one axpy per pair, in a fixed order
             for j in range(0, self.popsize, 2):
@@ -155,24 +204,60 @@ class OpenAIES:
             for j in range(self.popsize):
                 if w[j] != 0.0:
                     grad += w[j] * self.noise.get(int(offsets[j]), self.num_params)
-        grad /= self.popsize * self.sigma
+        grad /= kept.size * self.sigma
         return grad
 
+    def sigma_gradient(self, utilities: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """PGPE's gradient of E[F] w.r.t. each log sigma_k: ``mean_j a_j (z_jk^2 - 1)`` over the kept samples.
+
+        ``z_j`` is sample j's unit noise; with antithetic pairs a sample is a pair and ``a_j`` the mean utility
+        of its two members minus the mean utility of all kept individuals (without pairs: each individual's
+        utility minus that mean). A positive entry: the samples that went wider along k scored better.
+        """
+        offsets = self._pending()
+        a = utilities[kept] - utilities[kept].mean()
+        members = kept
+        if self.antithetic:  # one symmetric sample per pair: kept holds both members of each kept pair
+            a = 0.5 * (a[0::2] + a[1::2])
+            members = kept[0::2]
+        out = np.zeros(self.num_params, dtype=np.float64)
+        for aj, i in zip(a.tolist(), members.tolist()):  # one vector operation per sample, in a fixed order
+            if aj != 0.0:
+                z = self.noise.get(int(offsets[i]), self.num_params).astype(np.float64)
+                out += aj * (z * z - 1.0)
+        return out / len(members)
+
     def tell(self, fitnesses: Any) -> None:
-        """Update mean from this generation's fitnesses (higher is better), then decay lr and sigma."""
-        grad = self.gradient(fitnesses)
+        """Update mean from this generation's fitnesses (higher is better), then lr and sigma."""
+        utilities, kept = self.utilities(fitnesses)
+        grad = self._gradient(utilities, kept)
         self._mean = self._mean + self.optimizer.step(grad, self.lr)
-        self.lr, self.sigma = self.schedule.decay(self.lr, self.sigma)
+        if self.schedule.sigma_adapt == "pgpe":
+            self.sigma = self.schedule.adapted_sigma(self.sigma, self.sigma_gradient(utilities, kept))
+            self.lr = decayed(self.lr, self.schedule.lr_decay, self.schedule.lr_floor)
+        else:
+            self.lr, self.sigma = self.schedule.decay(self.lr, self.sigma)
         self._offsets = None
         self.generation += 1
 
     # ------------------------------------------------------------------ checkpoint
+    def _loaded_sigma(self, value: Any) -> float | np.ndarray:
+        """A state's sigma: a float, or with sigma_adapt="pgpe" one per parameter."""
+        if self.schedule.sigma_adapt != "pgpe":
+            return float(value)
+        arr = np.array(value, dtype=np.float64).reshape(-1)
+        if arr.shape != (self.num_params,) or not np.all(np.isfinite(arr) & (arr > 0)):
+            raise ValueError(f"state has sigma of shape {arr.shape}; accepted: {self.num_params} positive numbers "
+                             "(sigma_adapt='pgpe')")
+        return arr
+
     def state_dict(self) -> dict[str, Any]:
         """All needed to continue bit-identically: mean, schedules, optimizer moments, RNG, pending ask."""
         return {
             "kind": "OpenAIES",
             "num_params": self.num_params, "popsize": self.popsize, "antithetic": self.antithetic,
-            **self.schedule.state(self.lr, self.sigma), "seed": self.seed,
+            **self.schedule.state(self.lr, np.copy(self.sigma) if self.schedule.sigma_adapt == "pgpe" else self.sigma),
+            "seed": self.seed,
             "noise_table": {"seed": self.noise.seed, "size": self.noise.size},
             "generation": self.generation, "mean": self._mean.copy(),
             "optimizer": self.optimizer.state_dict(),
@@ -195,7 +280,8 @@ class OpenAIES:
         self.popsize = int(state["popsize"])
         self.antithetic = bool(state["antithetic"])
         self.schedule = schedule
-        self.lr, self.sigma = float(state["lr"]), float(state["sigma"])
+        self.lr = float(state["lr"])
+        self.sigma = self._loaded_sigma(state["sigma"])
         self.seed = int(state["seed"])
         self.optimizer = make_optimizer(schedule.optimizer, self.num_params, momentum=schedule.momentum)
         self.optimizer.load_state_dict(state["optimizer"])

@@ -81,12 +81,13 @@ class Worker:
             self.strategy.tell(tell)
         candidates = self.strategy.ask()
         self.policy.obs_norm = obs_norm
+        horizon = self.pool.config.horizon(self.strategy.generation)  # the generation's (growing) horizon
         parts = []
         for a in range(lo, hi, CHUNK):  # streamed: at most CHUNK individuals' parameters and states at a time
             b = min(a + CHUNK, hi)
             params, assignment = candidate_params(self.strategy, candidates, a, b)
             parts.append(evaluate_slice(self.policy, params, range(a, b), generation_seed, self.pool, assignment,
-                                        collect_obs=self.collect_obs))
+                                        collect_obs=self.collect_obs, max_steps=horizon))
         return SliceResult.concat(parts)
 
     def close(self) -> None:

@@ -26,6 +26,10 @@ from agents.evaluation.rollout import AntStepper, GymStepper, Hook, Step, Steppe
 from agents.evaluation.scores import TaskScore, discard_diverged, task_score
 from agents.policies.normalizer import ObsStats
 
+#: How the plastic weights' initial draws are seeded (common random numbers): each individual its own,
+#: both members of an antithetic pair the same, or every individual of a generation the same.
+INIT_SEEDS = ("individual", "pair", "generation")
+
 
 @dataclass(frozen=True)
 class FitnessConfig:
@@ -33,7 +37,9 @@ class FitnessConfig:
 
     ``fitness`` / ``early_stop``: what an episode scores and when a hopeless one ends
     (:func:`agents.evaluation.scores.task_score`); ``env_modules``: modules imported (in every worker)
-    before the envs are made, so that they register their ids.
+    before the envs are made, so that they register their ids. ``init_seeds``: one of :data:`INIT_SEEDS`
+    (:func:`init_seeds`). ``horizon_start`` / ``horizon_growth``: a horizon growing with the generation
+    (:meth:`horizon`; 0: always ``max_steps``).
     """
 
     env_ids: tuple[str, ...]
@@ -43,6 +49,9 @@ class FitnessConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     fitness: str = "auto"
     env_modules: tuple[str, ...] = ()
+    init_seeds: str = "individual"
+    horizon_start: int = 0
+    horizon_growth: int = 0
 
     def __post_init__(self) -> None:
         import_env_modules(self.env_modules)
@@ -51,6 +60,13 @@ class FitnessConfig:
             raise ValueError(f"episodes={self.episodes!r} must be >= 1")
         if self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps!r} must be >= 1")
+        if self.init_seeds not in INIT_SEEDS:
+            raise ValueError(f"init_seeds={self.init_seeds!r} is not known; accepted: {', '.join(INIT_SEEDS)}")
+        if self.horizon_start or self.horizon_growth:
+            if not 1 <= self.horizon_start <= self.max_steps or self.horizon_growth < 1:
+                raise ValueError(f"horizon_start={self.horizon_start!r}, horizon_growth={self.horizon_growth!r}; "
+                                 f"accepted: both 0 (off), or 1 <= horizon_start <= max_steps={self.max_steps} "
+                                 "and horizon_growth >= 1 steps per generation")
         self.score  # checks fitness and early_stop
 
     @property
@@ -62,6 +78,13 @@ class FitnessConfig:
     def score(self) -> TaskScore:
         """What an episode scores and its early stop."""
         return task_score(self.task, self.fitness, self.early_stop, self.env_kwargs.get("backend"))
+
+    def horizon(self, generation: int) -> int:
+        """The episode horizon of generation ``generation`` (0-based): ``max_steps``, or with a growing horizon
+        ``min(max_steps, horizon_start + generation * horizon_growth)``."""
+        if not self.horizon_start:
+            return self.max_steps
+        return min(self.max_steps, self.horizon_start + int(generation) * self.horizon_growth)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a worker process: register the env modules' ids before any env is made
@@ -119,6 +142,22 @@ def derive_seed(*parts: int | str) -> int:
     return int(np.random.SeedSequence([zlib.crc32(str(p).encode()) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+def init_seeds(generation_seed: int, env_id: str, individual_ids: Sequence[int], mode: str = "individual") -> list[int]:
+    """The seeds of the plastic weights' initial draws of ``individual_ids`` on ``env_id`` (one per individual).
+
+    ``mode`` (:data:`INIT_SEEDS`): ``individual`` seeds each by its own id; ``pair`` both members of the
+    antithetic pair ``(2j, 2j+1)`` by ``j``; ``generation`` everyone alike. An individual's episodes draw in
+    turn from its seed, so they differ; the seeds depend on ids only, never on how a population is sliced.
+    """
+    if mode == "individual":
+        return [derive_seed(generation_seed, "init", env_id, i) for i in individual_ids]
+    if mode == "pair":
+        return [derive_seed(generation_seed, "init", env_id, "pair", i // 2) for i in individual_ids]
+    if mode == "generation":
+        return [derive_seed(generation_seed, "init", env_id, "generation")] * len(individual_ids)
+    raise ValueError(f"init_seeds={mode!r} is not known; accepted: {', '.join(INIT_SEEDS)}")
+
+
 class EnvPool:
     """Envs kept open between generations, one list per variant, grown on demand."""
 
@@ -169,13 +208,15 @@ def evaluate_slice(
     pool: EnvPool,
     assignment: np.ndarray | None = None,
     collect_obs: bool = False,
+    max_steps: int | None = None,
 ) -> SliceResult:
     """Fitness of ``params`` (n, D), individuals ``individual_ids`` of the generation seeded ``generation_seed``.
 
     Every individual meets the same env seeds (common random numbers); its plastic-weight
     initialisation is seeded by its own id, so a fitness does not depend on how the population
     is sliced over workers. An individual that sends a non-finite action scores NaN.
-    ``collect_obs``: also return the statistics of the (vector) observations each individual saw.
+    ``collect_obs``: also return the statistics of the (vector) observations each individual saw;
+    ``max_steps``: this generation's horizon (None: the config's ``max_steps``).
     """
     cfg = pool.config
     n = len(individual_ids)
@@ -188,17 +229,18 @@ def evaluate_slice(
     episodes = np.zeros((n, len(cfg.env_ids), cfg.episodes))
     stats = None
     steps = 0
+    horizon = cfg.max_steps if max_steps is None else int(max_steps)
     for v, env_id in enumerate(cfg.env_ids):
         env_seeds = [derive_seed(generation_seed, "env", env_id, e) for e in range(cfg.episodes)]
-        init_seeds = [derive_seed(generation_seed, "init", env_id, i) for i in individual_ids]
+        seeds = init_seeds(generation_seed, env_id, individual_ids, cfg.init_seeds)
         stepper = pool.stepper(env_id, n * cfg.episodes)
-        state = batch.initial_state(cfg.episodes, seed=init_seeds)
+        state = batch.initial_state(cfg.episodes, seed=seeds)
         hooks = []
         if collect_obs:
             dim = int(np.prod(policy.observation_space.shape))
             stats = stats if stats is not None else [ObsStats(dim) for _ in range(n)]
             hooks = [ObsStatsHook(n * cfg.episodes, dim)]
-        result = rollout(batch, state, stepper, env_seeds * n, max_steps=cfg.max_steps, score=score,
+        result = rollout(batch, state, stepper, env_seeds * n, max_steps=horizon, score=score,
                          early_stop=True, stop_nonfinite=True, hooks=hooks)
         episodes[:, v] = discard_diverged(result.scores, result.nonfinite)
         per_env[:, v] = episodes[:, v].mean(axis=1)

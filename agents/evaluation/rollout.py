@@ -40,6 +40,7 @@ class Transition:
     reported: np.ndarray  # (k,) bool, where info["distance"] was reported
     progress: np.ndarray | None = None  # (k,) float64, info["progress"]; NaN where not reported (None: nowhere)
     fallen: np.ndarray | None = None  # (k,) bool, info["fallen"]; False where not reported (None: nowhere)
+    alive: np.ndarray | None = None  # (k,) float64, info["reward_survive"] (the alive bonus); NaN where not reported
 
 
 class Stepper(Protocol):
@@ -70,7 +71,7 @@ class GymStepper:
         k = len(index)
         obs, reward = [], np.zeros(k)
         terminated, truncated = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
-        distance, reported = np.full(k, np.nan), np.zeros(k, dtype=bool)
+        distance, reported, alive = np.full(k, np.nan), np.zeros(k, dtype=bool), np.full(k, np.nan)
         progress, fallen = None, None
         for row, j in enumerate(index.tolist()):
             o, r, term, trunc, info = self.envs[j].step(actions[row])
@@ -84,7 +85,10 @@ class GymStepper:
             if "fallen" in info:
                 fallen = np.zeros(k, dtype=bool) if fallen is None else fallen
                 fallen[row] = info["fallen"]
-        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported, progress, fallen)
+            if "reward_survive" in info:
+                alive[row] = info["reward_survive"]
+        return Transition(np.stack(obs), reward, terminated, truncated, distance, reported,
+                          progress=progress, fallen=fallen, alive=alive)
 
 
 class AntStepper:
@@ -106,7 +110,8 @@ class AntStepper:
         obs, reward, terminated, distance = self.ant.step(index, actions)
         self._elapsed[index] += 1
         truncated = self._elapsed[index] >= self._limits[index]  # what each env's TimeLimit would say
-        return Transition(obs, reward, terminated, truncated, distance, self._reported[: len(index)])
+        return Transition(obs, reward, terminated, truncated, distance, self._reported[: len(index)],
+                          alive=self.ant.survive_reward(index))
 
 
 @dataclass
@@ -199,7 +204,7 @@ def rollout(
         if index.size:
             tr = stepper.step(index, flat_sent[index])
             flat_obs[index] = tr.obs
-            stop = track.update(t, index, tr.reward, tr.distance, tr.reported, tr.progress, tr.fallen)
+            stop = track.update(t, index, tr.reward, tr.distance, tr.reported, tr.progress, tr.fallen, tr.alive)
             done = tr.terminated | tr.truncated | stop
             active[index[done]] = False
             for h in hooks:

@@ -31,8 +31,10 @@ ANT_BACKWARD_STREAK = 30
 #: ``info["distance"]``); or the env's own ``info["progress"]`` where it reports one (PyBullet's progress
 #: term), else the forward progress.
 SIGNALS = ("reward", "progress", "env-progress")
-#: What an episode scores: its return, its last ``info["distance"]``, or the sum of its ``info["progress"]``.
-SCORES = ("return", "distance", "progress")
+#: What an episode scores: its return, its last ``info["distance"]``, the sum of its ``info["progress"]``, or
+#: its return without the env's alive bonus (the sum over steps of reward - ``info["reward_survive"]``; the
+#: quadruped only).
+SCORES = ("return", "distance", "progress", "reward-no-alive")
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,13 @@ EARLY_STOP_SYNTAX = ("auto (the task's own: car negative-streak:20, quadruped no
                      "no-progress:GRACE:N (at step GRACE or later, once the last N steps all moved backwards)")
 #: What ``fitness`` accepts.
 FITNESSES = ("auto", *SCORES)
+#: The tasks whose envs report their alive bonus as ``info["reward_survive"]`` (both quadruped backends).
+ALIVE_BONUS_TASKS = ("ant",)
 #: What each value of ``fitness`` means (the ``--fitness`` help).
 FITNESS_SYNTAX = ("auto (the quadruped's distance, else the return), return, distance (info['distance']), "
                   "progress (the sum of info['progress']: PyBullet's progress term, the original code's fitness; "
-                  f"the quadruped on backend {' or '.join(PROGRESS_BACKENDS)} only)")
+                  f"the quadruped on backend {' or '.join(PROGRESS_BACKENDS)} only), reward-no-alive (the "
+                  "quadruped's env reward without its alive bonus)")
 
 
 def parse_early_stop(spec: str | bool, task: str | None) -> StreakStop | None:
@@ -144,6 +149,10 @@ def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool =
         raise ValueError(f"fitness='progress' is PyBullet's progress term; the quadruped reports it on backend "
                          f"{' or '.join(map(repr, PROGRESS_BACKENDS))} only, not on {backend or 'mujoco (the default)'!r} "
                          "(env_kwargs backend=bullet / --physics bullet; on MuJoCo use fitness 'distance')")
+    if fitness == "reward-no-alive" and task not in ALIVE_BONUS_TASKS:
+        raise ValueError(f"fitness='reward-no-alive' is the quadruped's env reward minus its alive bonus "
+                         f"(info['reward_survive']); it does not apply to an env of task {task!r}; accepted there: "
+                         "auto, return, distance")
     score = fitness if fitness != "auto" else (TASK_SCORES[task].score if task in TASK_SCORES else "return")
     return TaskScore(score, parse_early_stop(early_stop, task))
 
@@ -161,6 +170,7 @@ class EpisodeScores:
         self.early_stop = bool(early_stop)
         self.returns = np.zeros(m)
         self.progress = np.zeros(m)
+        self.alive = np.zeros(m)  # the summed alive bonus (fitness 'reward-no-alive')
         self.distances = np.full(m, np.nan)
         self.lengths = np.zeros(m, dtype=np.int64)
         self._last = np.zeros(m)  # the distance progress is measured from
@@ -168,13 +178,14 @@ class EpisodeScores:
 
     def update(
         self, t: int, index: np.ndarray, reward: np.ndarray, distance: np.ndarray, reported: np.ndarray | None = None,
-        env_progress: np.ndarray | None = None, fallen: np.ndarray | None = None,
+        env_progress: np.ndarray | None = None, fallen: np.ndarray | None = None, alive: np.ndarray | None = None,
     ) -> np.ndarray:
         """Step ``t`` of episodes ``index``: rewards and distances (NaN: none); True where the early stop ends one.
 
         ``reported``: where ``distance`` was reported (default: everywhere); elsewhere the last one is kept.
         ``env_progress``: the envs' ``info["progress"]`` (NaN or None: none reported); ``fallen``: their
         ``info["fallen"]`` (None: none reported).
+        ``alive``: the step's alive bonus (``info["reward_survive"]``, NaN: none), needed by 'reward-no-alive'.
         """
         has_progress = env_progress is not None and not np.isnan(env_progress).any()
         if self.rule.score == "progress" and not has_progress:
@@ -183,6 +194,11 @@ class EpisodeScores:
         self.returns[index] += reward
         if has_progress:
             self.progress[index] += env_progress
+        if self.rule.score == "reward-no-alive":
+            if alive is None or not np.isfinite(alive).all():
+                raise ValueError("fitness='reward-no-alive' needs the env's alive bonus as info['reward_survive'] "
+                                 "at every step; this env does not report it (accepted: the quadruped's envs)")
+            self.alive[index] += alive
         self.lengths[index] += 1
         progress = distance - self._last[index]
         self._last[index] = distance
@@ -211,7 +227,9 @@ class EpisodeScores:
 
     @property
     def scores(self) -> np.ndarray:
-        """Each episode's score: its return, distance or summed progress, as the rule says."""
+        """Each episode's score: its return, distance, summed progress or return without the alive bonus."""
+        if self.rule.score == "reward-no-alive":
+            return self.returns - self.alive
         return {"return": self.returns, "distance": self.distances, "progress": self.progress}[self.rule.score]
 
 

@@ -17,10 +17,12 @@ from typing import Any
 import gymnasium as gym
 
 from agents.es import Schedule
+from agents.es.mixture import check_mixture_schedule
+from agents.es.openai_es import check_top_directions
 from agents.evaluation.backends import BACKENDS
 from agents.evaluation.envs import (ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs,
                                    task_of)
-from agents.evaluation.fitness import FitnessConfig
+from agents.evaluation.fitness import INIT_SEEDS, FitnessConfig
 from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESS_SYNTAX, FITNESSES, parse_early_stop
 from agents.policies import AGENTS, Policy, policy_class
 from agents.policies.hebbian import INITS, RENORMS
@@ -88,8 +90,21 @@ class TrainConfig:
     lr_floor: float = _schedule_field("lr_floor")
     optimizer: str = _schedule_field("optimizer")
     l2: float = _schedule_field("l2")
+    sigma_adapt: str = _schedule_field("sigma_adapt")
+    sigma_lr: float = _schedule_field("sigma_lr")
+    sigma_max_change: float = _schedule_field("sigma_max_change")
+    top_directions: int = _schedule_field("top_directions")
     episodes: int = field(default=1, metadata={"help": "episodes per variant per individual"})
+    init_seeds: str = field(default="individual", metadata={
+        "help": "initial plastic weights of an episode drawn per individual, the same for both members of an "
+                "antithetic pair, or the same for the whole generation (common random numbers)",
+        "choices": INIT_SEEDS})
     max_steps: int = field(default=1000, metadata={"help": "episode horizon"})
+    horizon_start: int = field(default=0, metadata={
+        "help": "growing horizon: generation g's episodes last min(max_steps, horizon_start + g * horizon_growth) "
+                "steps (0: always max_steps)"})
+    horizon_growth: int = field(default=0, metadata={
+        "help": "growing horizon: steps added per generation (with horizon_start)"})
     early_stop: str = field(default="auto", metadata={
         "help": f"when a hopeless training episode ends: {EARLY_STOP_SYNTAX}", "parse": _early_stop_text})
     fitness: str = field(default="auto", metadata={
@@ -150,8 +165,14 @@ class TrainConfig:
                              f"{self.centre_episodes!r} >= 1")
         if not (self.init_std >= 0 and self.init_std < float("inf")):
             raise ValueError(f"init_std={self.init_std!r} must be a finite number >= 0")
-        self.schedule()  # checks the step-size / noise settings
-        self.fitness_config()  # checks the fitness and early stop against the task
+        schedule = self.schedule()  # checks the step-size / noise settings
+        check_top_directions(schedule.top_directions, self.popsize, antithetic=True)
+        if self.agent == "hebbian" and self.rho != 1:  # shared rules: the mixture, which samples no pairs
+            check_mixture_schedule(schedule)
+            if self.init_seeds == "pair":
+                raise ValueError("init_seeds='pair' pairs the antithetic individuals of OpenAI-ES; the mixture of "
+                                 "shared rules (rho > 1) samples no pairs; accepted there: individual, generation")
+        self.fitness_config()  # checks the fitness, early stop and horizon against the task
 
     def schedule(self) -> Schedule:
         """The ES schedule of this run (step size, noise, their decays and floors, L2 penalty, optimiser)."""
@@ -159,8 +180,10 @@ class TrainConfig:
         return Schedule(**{name: getattr(self, name) for name in _SCHEDULE if name in mine})
 
     def fitness_config(self) -> FitnessConfig:
+        """The population's evaluations: the training variants, episodes, horizon, early stop, seeding."""
         return FitnessConfig(self.env, self.episodes, self.max_steps, self.early_stop, self.rollout_env_kwargs(),
-                             self.fitness, self.env_module)
+                             self.fitness, self.env_module, init_seeds=self.init_seeds,
+                             horizon_start=self.horizon_start, horizon_growth=self.horizon_growth)
 
     def centre_fitness_config(self) -> FitnessConfig:
         """The centre's evaluations: ``centre_episodes`` fresh episodes of every variant, full length, no early stop."""

@@ -267,7 +267,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
                 "min": float(clean.min()), "best_so_far": best_individual, "nonfinite": int((~finite).sum()),
-                "env_steps": int(result.env_steps), "lr": float(lr), "sigma": float(sigma), **centre,
+                "env_steps": int(result.env_steps), "lr": float(lr), "sigma": float(np.mean(sigma)), **centre,
                 "best_centre": best["fitness"] if config.centre_every and math.isfinite(best["fitness"]) else "",
                 "eval_seconds": round(seconds, 3), "env_steps_per_second": round(result.env_steps / max(seconds, 1e-9), 1),
                 "replaced_workers": result.replaced_workers,
