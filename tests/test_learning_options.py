@@ -58,6 +58,35 @@ def test_centre_every_k_and_the_stops(tmp_path):
     assert len(timed) == 1
 
 
+def test_the_worst_variants_centre_can_rank_best_pt_and_stop_the_run(tmp_path):
+    two = (ANT, "HebbAnt-LeftFrontLegDamage-v0")
+    config = tiny(env=two, generations=4, agent="static", centre_score="min")
+    result = train(config, tmp_path / "run", progress=False)
+    rows = read_metrics(result.run_dir)
+    mins = [r["centre_min"] for r in rows]
+    assert all(m <= r["centre_mean"] + 1e-12 for m, r in zip(mins, rows))
+    g = int(np.argmax(mins))
+    assert result.best_fitness == pytest.approx(mins[g]) == rows[-1]["best_centre"]
+    policy = load_policy(result.best_path)  # best.pt is the centre whose worst variant did best
+    scores = evaluate_slice(policy, policy.get_flat()[None], [0], derive_seed(config.seed, "centre", g),
+                            EnvPool(config.centre_fitness_config())).episodes[0]
+    assert scores.mean(axis=1).min() == pytest.approx(mins[g], abs=1e-9)
+    # the stop compares the chosen score: a threshold between generation 0's worst variant and its mean
+    # stops the run by the mean there, not the run by the min (same seed: the same centres)
+    first = rows[0]
+    assert first["centre_min"] < first["centre_mean"]  # the two variants score differently
+    threshold = (first["centre_min"] + first["centre_mean"]) / 2
+    for score, length in (("mean", 1), ("min", 2)):
+        stopped = train(tiny(env=two, agent="static", generations=2, centre_score=score, stop_centre=threshold),
+                        tmp_path / score, progress=False)
+        assert len(read_metrics(stopped.run_dir)) == length
+    # resuming under another score: best.pt is chosen by the new one from then on
+    train(TrainConfig.from_json({**config.to_json(), "generations": 6, "centre_score": "mean"}), tmp_path / "run",
+          progress=False, resume=True)
+    rows = read_metrics(tmp_path / "run")
+    assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows[4:]))
+
+
 def test_observation_statistics_are_the_same_for_any_worker_count_and_resume(tmp_path):
     serial = train(tiny(obs_norm=True, generations=4), tmp_path / "serial", progress=False)
     procs = train(tiny(obs_norm=True, generations=4, backend="process", workers=2), tmp_path / "procs",

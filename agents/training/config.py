@@ -59,6 +59,11 @@ def parse_rho(text: str) -> int | str:
     return rho
 
 
+#: What a centre evaluation reports as its score (``centre_score``): the metrics columns ``centre_mean`` /
+#: ``centre_min``.
+CENTRE_SCORES = ("mean", "min")
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a training run; saved as ``config.json``."""
@@ -127,8 +132,12 @@ class TrainConfig:
         "help": "fresh episodes per training variant of each centre evaluation", "identity": False})
     centre_max_steps: int = field(default=0, metadata={
         "help": "horizon of the centre's episodes (0: max_steps); they run without early stops", "identity": False})
+    centre_score: str = field(default="mean", metadata={
+        "help": "the centre evaluation's number that ranks best.pt and that --stop-centre compares: mean (over "
+                "every training variant's episodes) or min (the worst variant's mean)",
+        "choices": CENTRE_SCORES, "identity": False})
     stop_centre: float | None = field(default=None, metadata={
-        "help": "stop once a centre evaluation's mean reaches this score", "identity": False})
+        "help": "stop once a centre evaluation's score (--centre-score) reaches this", "identity": False})
     max_minutes: float | None = field(default=None, metadata={
         "help": "stop after this many minutes of training (in this call)", "identity": False})
     preset: str | None = field(default=None, metadata={

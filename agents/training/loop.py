@@ -192,6 +192,11 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
+        if config.centre_every and best.get("score", "mean") != config.centre_score:
+            # best.pt stays on disk until a centre evaluation under the new score replaces it
+            log.info("centre_score is now %r (was %r): best.pt is chosen by it from here on",
+                     config.centre_score, best.get("score", "mean"))
+            best["fitness"] = -math.inf
         if stats is not None:
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
         start = ckpt["generation"]
@@ -250,20 +255,22 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
             if stats is not None:
                 stats.merge(ObsStats.merged(obs_dim, result.obs_stats or []))  # in individual order
                 norm = ObsNormalizer.from_stats(stats)  # what generation g + 1 will use
-            centre: dict[str, Any] = {"centre_mean": "", "centre_std": "", "centre_seconds": ""}
+            centre: dict[str, Any] = {"centre_mean": "", "centre_std": "", "centre_min": "", "centre_seconds": ""}
             if config.centre_every and ((g + 1) % config.centre_every == 0 or g + 1 == config.generations):
                 t1 = time.perf_counter()
                 params, assignment = mean_params(strategy)
                 policy.obs_norm = norm
                 scores = evaluate_slice(policy, params[None], [0], derive_seed(config.seed, "centre", g), centre_pool,
-                                        None if assignment is None else assignment[None]).episodes[0]
-                finite_scores = scores[np.isfinite(scores)]
-                c_mean = float(finite_scores.mean()) if finite_scores.size == scores.size else -math.inf
-                centre = {"centre_mean": c_mean, "centre_std": float(scores.std()) if math.isfinite(c_mean) else "",
-                          "centre_seconds": round(time.perf_counter() - t1, 3)}
-                if c_mean > best["fitness"]:
-                    best = {"fitness": c_mean, "params": params, "assignment": assignment,
-                            "obs_norm": None if norm is None else norm.state_dict()}
+                                        None if assignment is None else assignment[None]).episodes[0]  # (variants, episodes)
+                all_finite = bool(np.isfinite(scores).all())
+                c_mean = float(scores.mean()) if all_finite else -math.inf
+                c_min = float(scores.mean(axis=1).min()) if all_finite else -math.inf  # the worst variant's mean
+                centre = {"centre_mean": c_mean, "centre_std": float(scores.std()) if all_finite else "",
+                          "centre_min": c_min, "centre_seconds": round(time.perf_counter() - t1, 3)}
+                c_score = {"mean": c_mean, "min": c_min}[config.centre_score]
+                if c_score > best["fitness"]:
+                    best = {"fitness": c_score, "params": params, "assignment": assignment,
+                            "score": config.centre_score, "obs_norm": None if norm is None else norm.state_dict()}
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
                 "min": float(clean.min()), "best_so_far": best_individual, "nonfinite": int((~finite).sum()),
@@ -276,7 +283,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 _save_generation(out, config, policy, strategy, rows, best, best_individual, stats, norm, g + 1)
             if board is not None:
                 for key in ("best", "mean", "std", "min", "best_so_far", "nonfinite", "lr", "sigma",
-                            "env_steps_per_second", "centre_mean", "centre_std"):
+                            "env_steps_per_second", "centre_mean", "centre_std", "centre_min"):
                     if rows[-1][key] != "":
                         board.add_scalar(f"es/{key}", rows[-1][key], g)
                 board.flush()
@@ -285,16 +292,16 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 bar.set_postfix_str(f"{shown}mean {clean.mean():.2f} best {clean.max():.2f} "
                                     f"{result.env_steps / max(seconds, 1e-9):.0f} steps/s")
                 bar.update(1)
-            if _should_stop(config, centre["centre_mean"], time.perf_counter() - started):
+            if _should_stop(config, centre[f"centre_{config.centre_score}"], time.perf_counter() - started):
                 break
     curve = plot_learning_curves([out], out / "learning_curve.png")
     return TrainResult(out, best["fitness"], len(rows), out / "best.pt", out / "last.pt", curve)
 
 
-def _should_stop(config: TrainConfig, centre_mean: Any, elapsed: float) -> bool:
-    """The run's own stops: the centre reached ``stop_centre``, or ``max_minutes`` of this call have passed."""
-    if config.stop_centre is not None and centre_mean != "" and centre_mean >= config.stop_centre:
-        log.info("centre mean %.3f reached stop_centre=%g", centre_mean, config.stop_centre)
+def _should_stop(config: TrainConfig, centre_score: Any, elapsed: float) -> bool:
+    """The run's own stops: the centre's score reached ``stop_centre``, or ``max_minutes`` of this call passed."""
+    if config.stop_centre is not None and centre_score != "" and centre_score >= config.stop_centre:
+        log.info("centre %s %.3f reached stop_centre=%g", config.centre_score, centre_score, config.stop_centre)
         return True
     if config.max_minutes is not None and elapsed >= 60.0 * config.max_minutes:
         log.info("max_minutes=%g reached", config.max_minutes)
