@@ -81,3 +81,27 @@ def test_a_shipped_agent_works_wherever_a_policy_file_does(entry, tmp_path):
     mean, _ = evaluate_policy(load_policy(name), venv, n_eval_episodes=1)
     venv.close()
     assert np.isfinite(mean)
+
+
+def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch):
+    from agents.pretrained import add as add_module
+    from agents.training import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(env=("HebbAnt-Default-v0",), agent="static", popsize=4, generations=2, max_steps=20,
+                      backend="serial", centre_episodes=1), run, progress=False)
+    monkeypatch.setattr(add_module, "FOLDER", tmp_path / "pkg")
+    monkeypatch.setattr(add_module, "entries", lambda: [])
+    (tmp_path / "pkg").mkdir()
+    entry = add_module.add(run, "tiny", episodes=2, max_steps=30,
+                           env_ids=["HebbAnt-LongRearLegs-v0", "HebbAnt-Default-v0"])
+    assert list(entry["scores"]) == ["HebbAnt-Default-v0", "HebbAnt-LongRearLegs-v0"]  # trained on first, once
+    assert entry["env"] == ["HebbAnt-Default-v0"] and entry["generations"] == 2
+    data = (tmp_path / "pkg" / "tiny.pt").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == entry["sha256"] and entry["bytes"] == len(data)
+    index = json.loads((tmp_path / "pkg" / "index.json").read_text())
+    assert index == {"agents": [entry]} and np.isfinite(entry["best_centre"])
+    policy = load_policy(tmp_path / "pkg" / "tiny.pt")
+    again = evaluate_policy_on(policy, "HebbAnt-LongRearLegs-v0", 2, 100_000, max_steps=30,
+                               env_kwargs=entry["rollout_env_kwargs"])
+    assert entry["scores"]["HebbAnt-LongRearLegs-v0"]["distance_mean"] == pytest.approx(again.distances.mean())

@@ -66,11 +66,12 @@ def _pretrained(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in shipped:
-        scores = ", ".join(f"{env}: "
+        scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: "
                            f"{s['distance_mean']:.1f} +- {s['distance_std']:.1f} m" for env, s in e["scores"].items())
         rows.append([pretrained.PREFIX + e["name"], e["agent"], ",".join(e["env"]), e.get("preset") or "",
                      f"{e['env_steps'] / 1e6:.1f}M", f"{e['wall_clock_minutes']:.0f} min", scores])
-    print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock", "centre distance"], rows))
+    print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock",
+                      "distance over fresh episodes (*: a training variant)"], rows))
     for e in shipped:
         print(f"{pretrained.PREFIX}{e['name']}: {e['command']}")
     return 0

@@ -1,11 +1,11 @@
 """Ship a trained run's best policy: copy it into this package and record it in ``index.json``.
 
-    python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."]
+    python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."] [--env IDS]
 
 The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
 the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
-return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant
-(the run's own env settings, no early stop), with the file's size and SHA-256.
+return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant and
+of any others named by ``--env`` (the run's own env settings, no early stop), with the file's size and SHA-256.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from agents.evaluation.envs import parse_env_ids
 from agents.experiments.evaluate import evaluate_policy_on
 from agents.policies import load_policy
 from agents.pretrained import INDEX, PREFIX, entries
@@ -29,8 +30,12 @@ FOLDER = Path(__file__).parent
 
 
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
-        max_steps: int = 1000) -> dict[str, Any]:
-    """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry."""
+        max_steps: int = 1000, env_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry.
+
+    ``env_ids``: the variants to score it on (default: the ones it trained on; they are scored either way,
+    first, so that unseen variants can be added, as ``hebb-gym evaluate`` with the same seeds would).
+    """
     run = Path(run_dir)
     if not name.replace("-", "").isalnum():
         raise ValueError(f"name={name!r}: use letters, digits and dashes")
@@ -39,7 +44,8 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     policy = load_policy(run / "best.pt")
     env_kwargs = config.rollout_env_kwargs()
     scores = {}
-    for env_id in config.env:
+    scored = list(config.env) + [e for e in (env_ids or ()) if e not in config.env]
+    for env_id in scored:
         s = evaluate_policy_on(policy, env_id, episodes, seed, max_steps=max_steps, env_kwargs=env_kwargs)
         scores[env_id] = {"episodes": episodes, "seed": seed, "max_steps": max_steps,
                           "distance_mean": float(s.distances.mean()), "distance_std": float(s.distances.std()),
@@ -70,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=100_000, help="episode i resets with seed + i")
     parser.add_argument("--command", default="", help="the command that trained the run, as the index shows it")
+    parser.add_argument("--env", default=None,
+                        help="comma-separated variants to score it on besides those it trained on")
     args = parser.parse_args(argv)
-    entry = add(args.run, args.name, args.episodes, args.seed, args.command)
+    env_ids = None if args.env is None else parse_env_ids(args.env, one_task=False, name="--env")
+    entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids)
     for env_id, s in entry["scores"].items():
         print(f"{env_id}: distance {s['distance_mean']:.2f} +- {s['distance_std']:.2f} m, "
               f"return {s['return_mean']:.1f} over {s['episodes']} episodes")
