@@ -36,6 +36,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np
 
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
+
 CAR = "HebbCarRacing-Default-v0"
 ENV_VAR = "HEBB_GYM_FAST_CAR"
 PARTS = ("simulation", "drawing", "resets", "preprocessing", "convolutions", "dense forward",
@@ -209,17 +211,6 @@ def es_rate(popsize: int, max_steps: int, workers: int, generations: int, fast: 
     return steps / seconds
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--popsize", type=int, default=16, help="individuals per generation (ES runs)")
@@ -259,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     load_after = os.getloadavg()
     print()
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     from agents.policies import fused_update
 

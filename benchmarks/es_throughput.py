@@ -35,6 +35,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
+
 ANT = "HebbAnt-Default-v0"
 CAR = "HebbCarRacing-Default-v0"
 FULL_EPISODES = {"terminate_when_unhealthy": False}
@@ -161,17 +163,6 @@ def drive(env: str, popsize: int, max_steps: int, workers: int, generations: int
     return steps / seconds, steps / cpu if cpu else float("nan"), sent, init_bytes, policy.num_params
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--popsize", type=int, default=64)
@@ -222,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     load_after = os.getloadavg()
     print()
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     print(f"ES: HebbianPolicy ABCD_lr on {ANT}, popsize {args.popsize}, {args.max_steps} steps per episode "
           f"(full length), best of {args.repeats} x {args.generations} timed generations")
