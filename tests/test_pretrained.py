@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 
 import gymnasium as gym
@@ -75,7 +76,7 @@ def test_a_shipped_agent_works_wherever_a_policy_file_does(entry, tmp_path):
     assert cli(["compare", name, *short, "--out", str(tmp_path / "compare")]) == 0
     assert (tmp_path / "compare" / "results.csv").is_file()
     assert cli(["probe", name, *short, "--probe", "freeze-actuators@5:10", "--out", str(tmp_path / "probe")]) == 0
-    if entry["agent"] == "hebbian":
+    if entry["agent"] == "hebbian" and importlib.util.find_spec("sklearn") is not None:  # rules: analysis extra
         assert cli(["rules", name, "--env", env_id, "--max-steps", "30", "--out", str(tmp_path / "rules")]) == 0
     venv = DummyVecEnv([lambda: gym.make(env_id, max_episode_steps=30, **entry.get("rollout_env_kwargs", {}))])
     mean, _ = evaluate_policy(load_policy(name), venv, n_eval_episodes=1)
