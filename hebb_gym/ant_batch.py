@@ -93,6 +93,7 @@ class AntBatch:
         self.cfrc = np.zeros((n, nbody, 6))
         self.xy = np.zeros((n, 2))  # main body x, y after the last step or reset
         self.x0 = np.zeros(n)  # torso x at reset: info["distance"] is measured from it
+        self.survive_reward = np.zeros(0)  # the alive bonus of the envs of the last step, in their order
         # Views into each MjData, made once (MuJoCo never moves these buffers): saves attribute look-ups per step.
         self._views = [
             (m, d, d.ctrl, d.qpos, d.qvel, d.cfrc_ext, d.xpos[self.main, :2], self.state[k, :nq], self.state[k, nq:])
@@ -134,8 +135,11 @@ class AntBatch:
         s = state[index]
         x_velocity = (xy[index, 0] - before[:, 0]) / self.dt[index]
         forward_reward = x_velocity * first._forward_reward_weight
-        healthy = self._healthy(s)
+        min_z, max_z = first._healthy_z_range
+        z = s[:, 2]
+        healthy = np.isfinite(s).all(axis=1) & (min_z <= z) & (z <= max_z)
         healthy_reward = healthy * first._healthy_reward
+        self.survive_reward = healthy_reward  # Ant-v5's info["reward_survive"]
         rewards = forward_reward + healthy_reward
         a = np.asarray(actions)
         ctrl_cost = first._ctrl_cost_weight * np.sum(np.square(a), axis=-1)
@@ -147,13 +151,3 @@ class AntBatch:
         terminated = ~healthy & bool(first._terminate_when_unhealthy)
         distance = s[:, 0] - self.x0[index]
         return s[:, 2:], reward, terminated, distance
-
-    def _healthy(self, s: np.ndarray) -> np.ndarray:
-        """Ant-v5's ``is_healthy`` of states ``s (m, nq + nv)``: finite, torso z within the healthy range."""
-        min_z, max_z = self.envs[0]._healthy_z_range
-        z = s[:, 2]
-        return np.isfinite(s).all(axis=1) & (min_z <= z) & (z <= max_z)
-
-    def survive_reward(self, index: np.ndarray) -> np.ndarray:
-        """The alive bonus of envs ``index`` at their last step: Ant-v5's ``info["reward_survive"]``."""
-        return self._healthy(self.state[np.asarray(index, dtype=np.intp)]) * self.envs[0]._healthy_reward

@@ -111,7 +111,7 @@ class AntStepper:
         self._elapsed[index] += 1
         truncated = self._elapsed[index] >= self._limits[index]  # what each env's TimeLimit would say
         return Transition(obs, reward, terminated, truncated, distance, self._reported[: len(index)],
-                          alive=self.ant.survive_reward(index))
+                          alive=self.ant.survive_reward)
 
 
 @dataclass
