@@ -40,7 +40,7 @@ class Transition:
     reported: np.ndarray  # (k,) bool, where info["distance"] was reported
     progress: np.ndarray | None = None  # (k,) float64, info["progress"]; NaN where not reported (None: nowhere)
     fallen: np.ndarray | None = None  # (k,) bool, info["fallen"]; False where not reported (None: nowhere)
-    alive: np.ndarray | None = None  # (k,) float64, info["reward_survive"] (the alive bonus); NaN where not reported
+    alive: np.ndarray | None = None  # (k,) float64, info["reward_survive"]; NaN where not reported (None: nowhere)
 
 
 class Stepper(Protocol):
@@ -71,24 +71,26 @@ class GymStepper:
         k = len(index)
         obs, reward = [], np.zeros(k)
         terminated, truncated = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
-        distance, reported, alive = np.full(k, np.nan), np.zeros(k, dtype=bool), np.full(k, np.nan)
-        progress, fallen = None, None
+        distance, reported = np.full(k, np.nan), np.zeros(k, dtype=bool)
+        infos = []
         for row, j in enumerate(index.tolist()):
             o, r, term, trunc, info = self.envs[j].step(actions[row])
             obs.append(o)
+            infos.append(info)
             reward[row], terminated[row], truncated[row] = r, term, trunc
             if "distance" in info:
                 distance[row], reported[row] = info["distance"], True
-            if "progress" in info:
-                progress = np.full(k, np.nan) if progress is None else progress
-                progress[row] = info["progress"]
-            if "fallen" in info:
-                fallen = np.zeros(k, dtype=bool) if fallen is None else fallen
-                fallen[row] = info["fallen"]
-            if "reward_survive" in info:
-                alive[row] = info["reward_survive"]
         return Transition(np.stack(obs), reward, terminated, truncated, distance, reported,
-                          progress=progress, fallen=fallen, alive=alive)
+                          progress=_info_column(infos, "progress", np.nan, np.float64),
+                          fallen=_info_column(infos, "fallen", False, bool),
+                          alive=_info_column(infos, "reward_survive", np.nan, np.float64))
+
+
+def _info_column(infos: Sequence[dict[str, Any]], key: str, missing: Any, dtype: Any) -> np.ndarray | None:
+    """``info[key]`` of each env as an array (``missing`` where an env did not report it); None if none did."""
+    if not any(key in info for info in infos):
+        return None
+    return np.array([info.get(key, missing) for info in infos], dtype=dtype)
 
 
 class AntStepper:
