@@ -27,7 +27,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer
+from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer, max_pool2
 
 __all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]
 
@@ -91,10 +91,10 @@ class ImageFeatures:
         maps = self._maps
         # each individual's convolutions (its own weights), pooled straight into the batch's buffers
         for q in range(p):
-            _max_pool2_into(F.conv2d(images[q * e : (q + 1) * e], w[q][0], stride=s_1), pooled[q * e : (q + 1) * e])
+            max_pool2(F.conv2d(images[q * e : (q + 1) * e], w[q][0], stride=s_1), out=pooled[q * e : (q + 1) * e])
         torch.tanh_(pooled)
         for q in range(p):
-            _max_pool2_into(F.conv2d(pooled[q * e : (q + 1) * e], w[q][1], stride=s_2), maps[q * e : (q + 1) * e])
+            max_pool2(F.conv2d(pooled[q * e : (q + 1) * e], w[q][1], stride=s_2), out=maps[q * e : (q + 1) * e])
         torch.tanh_(feats)
         return feats
 
@@ -105,10 +105,3 @@ def _as_maps(features: torch.Tensor, channels: int, side: int) -> torch.Tensor:
     s = features.stride()
     return features.as_strided((p * e, channels, side, side), (s[1], side * side, side, 1))
 
-
-def _max_pool2_into(x: torch.Tensor, out: torch.Tensor) -> None:
-    """2x2 max pooling, stride 2, floor mode, of ``x (n, C, H, W)`` into ``out`` (as networks.max_pool2)."""
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
-    bottom = torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2])
-    torch.maximum(top, bottom, out=out)
