@@ -190,3 +190,44 @@ def test_actions_stay_in_asymmetric_and_half_bounded_spaces():
         policy.set_flat(policy.get_flat() * 50)  # saturated outputs: tanh at +-1
         actions, _ = policy.predict(rng.normal(size=(256, 4)).astype(np.float32))
         assert all(space.contains(a) for a in actions)
+
+
+def test_combining_the_variants_scores():
+    from agents.evaluation.fitness import combine_variants
+    per_env = np.array([[40.0, 0.1], [10.0, 0.3], [20.0, 0.2], [30.0, -0.1]])
+    assert combine_variants(per_env, "mean") == pytest.approx(per_env.mean(axis=1))
+    assert combine_variants(per_env, "min") == pytest.approx(per_env.min(axis=1))
+    rank = combine_variants(per_env, "rank")
+    # every variant weighs the same: the narrow second column moves the order as much as the wide first
+    assert rank == pytest.approx([(0.5 - 1 / 6) / 2, (-0.5 + 0.5) / 2, (-1 / 6 + 1 / 6) / 2, (1 / 6 - 0.5) / 2])
+    assert np.argmax(combine_variants(per_env, "mean")) == 0 and rank[0] == rank.max()
+    scaled = per_env * [1.0, 1000.0]
+    assert combine_variants(scaled, "rank") == pytest.approx(rank)  # invariant to each variant's scale
+    # a non-finite score counts as its variant's worst; a variant with no finite score (or all equal) is neutral
+    bad = per_env.copy()
+    bad[0, 0] = np.nan
+    assert combine_variants(bad, "mean")[0] == pytest.approx((10.0 + 0.1) / 2)
+    assert combine_variants(bad, "rank")[0] == pytest.approx((-1 / 3 - 1 / 6) / 2)  # tied with row 1: rank 0.5 of 3
+    assert np.isfinite(combine_variants(np.full((3, 2), np.inf), "rank")).all()
+    assert combine_variants(np.full((3, 2), np.nan), "rank") == pytest.approx([0, 0, 0])
+    with pytest.raises(ValueError, match="variant_fitness must be one of"):
+        combine_variants(per_env, "median")
+
+
+def test_the_variants_can_weigh_the_same_in_the_update_on_any_backend_and_after_resume(tmp_path):
+    two = (ANT, "HebbAnt-LeftFrontLegDamage-v0")
+    base = dict(env=two, agent="static", generations=3, centre_every=0)
+    mean = read_metrics(train(tiny(**base), tmp_path / "mean", progress=False).run_dir)
+    rank = read_metrics(train(tiny(**base, variant_fitness="rank"), tmp_path / "rank", progress=False).run_dir)
+    # generation 0 samples the same individuals; the logged fitness stays the mean score, not the ranks
+    assert _deterministic(rank[:1]) == _deterministic(mean[:1])
+    assert rank[1]["mean"] != mean[1]["mean"]  # another update
+    procs = train(tiny(**base, variant_fitness="rank", backend="process", workers=2), tmp_path / "procs",
+                  progress=False)
+    assert _deterministic(read_metrics(procs.run_dir)) == _deterministic(rank)  # workers apply the same update
+    # a run may switch how it weighs its variants when resumed
+    train(tiny(**{**base, "generations": 2}), tmp_path / "switch", progress=False)
+    train(tiny(**base, variant_fitness="rank"), tmp_path / "switch", resume=True, progress=False)
+    switched = read_metrics(tmp_path / "switch")
+    assert _deterministic(switched[:2]) == _deterministic(mean[:2]) and len(switched) == 3
+    assert json.loads((tmp_path / "switch" / "config.json").read_text())["train"]["variant_fitness"] == "rank"

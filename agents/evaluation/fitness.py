@@ -1,7 +1,7 @@
 """Training fitness: a slice of the population runs the lockstep loop on every training variant.
 
-The fitness of an individual is the mean over the training variants (the meta-task) of its
-per-episode task score with the task's early stop (:mod:`agents.evaluation.scores`: the return for
+The fitness of an individual is the mean over the training variants (the meta-task; see
+:func:`combine_variants` for the other ways the trainer can weigh them) of its per-episode task score with the task's early stop (:mod:`agents.evaluation.scores`: the return for
 the car, ``info["distance"]`` for the quadruped), from :func:`agents.evaluation.rollout.rollout`.
 
 :meth:`EnvPool.stepper` chooses how the envs are stepped: MuJoCo quadrupeds through
@@ -25,6 +25,47 @@ from agents.evaluation.envs import import_env_modules, parse_env_ids, task_of
 from agents.evaluation.rollout import AntStepper, GymStepper, Hook, Step, Stepper, rollout
 from agents.evaluation.scores import TaskScore, discard_diverged, task_score
 from agents.policies.normalizer import ObsStats
+
+#: How the trainer combines an individual's mean scores on the training variants into the fitness its update
+#: uses (``variant_fitness``); see :func:`combine_variants`.
+VARIANT_FITNESSES = ("mean", "min", "rank")
+
+
+def _centred_tied_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks on [-0.5, 0.5], equal values sharing their average rank (so a constant column is all zeros)."""
+    n = x.size
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[np.argsort(x, kind="stable")] = np.arange(n, dtype=np.float64)
+    _, inverse = np.unique(x, return_inverse=True)
+    ranks = (np.bincount(inverse, ranks) / np.bincount(inverse))[inverse]
+    return ranks / max(n - 1, 1) - 0.5
+
+
+def combine_variants(per_env: np.ndarray, how: str) -> np.ndarray:
+    """(individuals, variants) mean scores -> (individuals,) fitness for the ES update.
+
+    ``mean``: the mean over the variants (the original code's meta-task fitness). A variant on which the
+    population's scores spread widely then dominates the update, and one with a narrow spread (a body nobody
+    walks on yet) barely moves it. ``min``: the worst variant's score, which trains for the weakest body.
+    ``rank``: the mean over the variants of the individual's centred rank within the population on that
+    variant, so every variant weighs the same in the update whatever the scale of its scores.
+    Non-finite scores count as the worst finite score of their variant (0 where a variant has none).
+    """
+    if how not in VARIANT_FITNESSES:
+        raise ValueError(f"variant_fitness must be one of {VARIANT_FITNESSES}, got {how!r}")
+    scores = np.array(per_env, dtype=np.float64, ndmin=2)
+    if scores.ndim != 2:
+        raise ValueError(f"per_env must be (individuals, variants), got shape {scores.shape}")
+    for v in range(scores.shape[1]):
+        column = scores[:, v]
+        finite = np.isfinite(column)
+        column[~finite] = column[finite].min() if finite.any() else 0.0
+    if how == "mean":
+        return scores.mean(axis=1)
+    if how == "min":
+        return scores.min(axis=1)
+    return np.mean([_centred_tied_ranks(scores[:, v]) for v in range(scores.shape[1])], axis=0)
+
 
 #: How the plastic weights' initial draws are seeded (common random numbers): each individual its own,
 #: both members of an antithetic pair the same, or every individual of a generation the same.

@@ -22,7 +22,7 @@ from agents.es.openai_es import check_top_directions
 from agents.evaluation.backends import BACKENDS
 from agents.evaluation.envs import (ENV_KWARGS_METADATA, import_env_modules, parse_env_ids, rollout_env_kwargs,
                                    task_of)
-from agents.evaluation.fitness import INIT_SEEDS, FitnessConfig
+from agents.evaluation.fitness import INIT_SEEDS, VARIANT_FITNESSES, FitnessConfig
 from agents.evaluation.scores import EARLY_STOP_SYNTAX, FITNESS_SYNTAX, FITNESSES, parse_early_stop
 from agents.policies import AGENTS, Policy, policy_class
 from agents.policies.hebbian import INITS, RENORMS
@@ -114,6 +114,10 @@ class TrainConfig:
         "help": f"when a hopeless training episode ends: {EARLY_STOP_SYNTAX}", "parse": _early_stop_text})
     fitness: str = field(default="auto", metadata={
         "help": f"what an episode scores: {FITNESS_SYNTAX}", "choices": FITNESSES})
+    variant_fitness: str = field(default="mean", metadata={
+        "help": "how the update weighs the training variants: mean (of the scores, the original code's), min "
+                "(the worst variant's score) or rank (mean of the population ranks per variant, every variant "
+                "weighing the same); may be changed on --resume", "choices": VARIANT_FITNESSES, "identity": False})
     env_termination: bool = field(default=False, metadata={
         "help": "keep the quadruped's own unhealthy termination during training (off by default)"})
     backend: str = field(default="process", metadata={

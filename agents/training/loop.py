@@ -25,7 +25,7 @@ import torch
 
 from agents.es.params import candidate_params, mean_params, strategy_factory, uses_mixture
 from agents.evaluation.backends import CHUNK, make_backend
-from agents.evaluation.fitness import EnvPool, derive_seed, evaluate_slice
+from agents.evaluation.fitness import EnvPool, combine_variants, derive_seed, evaluate_slice
 from agents.policies import policy_with
 from agents.policies.normalizer import ObsNormalizer, ObsStats
 from agents.training.config import TrainConfig, build_policy
@@ -201,12 +201,13 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
         start = ckpt["generation"]
         log.info("resumed %s at generation %d", out, start)
+    # the settings of this call: a resumed run records what it was continued with (--centre-score, --variant-fitness)
+    atomic_write_json(out / "config.json", {
+        "train": config.to_json(),
+        "num_params": policy.num_params,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
+    })
     if ckpt is None:
-        atomic_write_json(out / "config.json", {
-            "train": config.to_json(),
-            "num_params": policy.num_params,
-            "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
-        })
         atomic_write_text(out / "metrics.csv", metrics_csv([]))
     state_at_start = {"state": strategy.state_dict()}
     tell: np.ndarray | None = None
@@ -250,8 +251,9 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                             "assignment": None if assignment is None else assignment[0],
                             "obs_norm": None if norm is None else norm.state_dict()}
             lr, sigma = strategy.lr, strategy.sigma
-            strategy.tell(clean)
-            tell = clean
+            # the update's fitness; the logged columns stay the mean scores ("mean" is result.fitness itself)
+            tell = clean if config.variant_fitness == "mean" else combine_variants(result.per_env, config.variant_fitness)
+            strategy.tell(tell)
             if stats is not None:
                 stats.merge(ObsStats.merged(obs_dim, result.obs_stats or []))  # in individual order
                 norm = ObsNormalizer.from_stats(stats)  # what generation g + 1 will use
