@@ -95,7 +95,7 @@ def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch
     monkeypatch.setattr(add_module, "entries", lambda: [])
     (tmp_path / "pkg").mkdir()
     entry = add_module.add(run, "tiny", episodes=2, max_steps=30,
-                           env_ids=["HebbAnt-LongRearLegs-v0", "HebbAnt-Default-v0"])
+                           env_ids=["HebbAnt-LongRearLegs-v0", "HebbAnt-Default-v0"], csv=tmp_path / "eval.csv")
     assert list(entry["scores"]) == ["HebbAnt-Default-v0", "HebbAnt-LongRearLegs-v0"]  # trained on first, once
     assert entry["env"] == ["HebbAnt-Default-v0"] and entry["generations"] == 2
     data = (tmp_path / "pkg" / "tiny.pt").read_bytes()
@@ -106,3 +106,6 @@ def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch
     again = evaluate_policy_on(policy, "HebbAnt-LongRearLegs-v0", 2, 100_000, max_steps=30,
                                env_kwargs=entry["rollout_env_kwargs"])
     assert entry["scores"]["HebbAnt-LongRearLegs-v0"]["distance_mean"] == pytest.approx(again.distances.mean())
+    rows = (tmp_path / "eval.csv").read_text().splitlines()  # the same scores, as hebb-gym evaluate writes them
+    assert rows[0].startswith("env,episodes,") and [r.split(",")[0] for r in rows[1:]] == list(entry["scores"])
+    assert float(rows[2].split(",")[rows[0].split(",").index("distance_mean")]) == pytest.approx(again.distances.mean())

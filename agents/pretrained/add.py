@@ -1,11 +1,12 @@
 """Ship a trained run's best policy: copy it into this package and record it in ``index.json``.
 
     python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."] [--env IDS]
+                                        [--csv docs/data/static-ant-eval.csv]
 
 The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
 the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
 return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant and
-of any others named by ``--env`` (the run's own env settings, no early stop), with the file's size and SHA-256.
+of any others named by ``--env`` (the run's own env settings, no early stop), with the file's size and SHA-256. ``--csv`` also writes those scores as ``hebb-gym evaluate --csv`` would.
 """
 
 from __future__ import annotations
@@ -20,21 +21,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agents.evaluation.envs import parse_env_ids
-from agents.experiments.evaluate import evaluate_policy_on
+from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
 from agents.pretrained import INDEX, PREFIX, entries
 from agents.training import TrainConfig, read_metrics
-from agents.util.atomic import atomic_write_json
+from agents.util.atomic import atomic_write_json, atomic_write_text
 
 FOLDER = Path(__file__).parent
 
 
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
-        max_steps: int = 1000, env_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        max_steps: int = 1000, env_ids: Sequence[str] | None = None,
+        csv: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry.
 
     ``env_ids``: the variants to score it on (default: the ones it trained on; they are scored either way,
     first, so that unseen variants can be added, as ``hebb-gym evaluate`` with the same seeds would).
+    ``csv``: also write the scores there, in ``hebb-gym evaluate --csv``'s format.
     """
     run = Path(run_dir)
     if not name.replace("-", "").isalnum():
@@ -43,13 +46,16 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     rows = read_metrics(run)
     policy = load_policy(run / "best.pt")
     env_kwargs = config.rollout_env_kwargs()
-    scores = {}
+    scores, measured = {}, []
     scored = list(config.env) + [e for e in (env_ids or ()) if e not in config.env]
     for env_id in scored:
         s = evaluate_policy_on(policy, env_id, episodes, seed, max_steps=max_steps, env_kwargs=env_kwargs)
+        measured.append(s)
         scores[env_id] = {"episodes": episodes, "seed": seed, "max_steps": max_steps,
                           "distance_mean": float(s.distances.mean()), "distance_std": float(s.distances.std()),
                           "return_mean": float(s.returns.mean()), "return_std": float(s.returns.std())}
+    if csv is not None:
+        atomic_write_text(csv, scores_csv(measured))
     target = FOLDER / f"{name}.pt"
     shutil.copyfile(run / "best.pt", target)
     data = target.read_bytes()
@@ -78,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="", help="the command that trained the run, as the index shows it")
     parser.add_argument("--env", default=None,
                         help="comma-separated variants to score it on besides those it trained on")
+    parser.add_argument("--csv", default=None, help="also write the scores to this CSV (hebb-gym evaluate's format)")
     args = parser.parse_args(argv)
     env_ids = None if args.env is None else parse_env_ids(args.env, one_task=False, name="--env")
-    entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids)
+    entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids, csv=args.csv)
     for env_id, s in entry["scores"].items():
         print(f"{env_id}: distance {s['distance_mean']:.2f} +- {s['distance_std']:.2f} m, "
               f"return {s['return_mean']:.1f} over {s['episodes']} episodes")
