@@ -14,8 +14,9 @@ from agents.util.figures import pyplot, save_figure
 
 
 def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.PathLike, title: str | None = None) -> Path:
-    """Per run, overlaid: the search centre on fresh episodes (mean +- std, the learning curve), the population's
-    mean fitness, and its best individual (dotted: one lucky episode, not a measure of learning); a PNG."""
+    """Per run, overlaid: the search centre on fresh episodes (mean +- std, the learning curve; on a meta-task also
+    its worst variant's mean, ``centre_min``), the population's mean fitness, and its best individual (dotted: one
+    lucky episode, not a measure of learning); a PNG."""
     plt = pyplot()
     if not run_dirs:
         raise ValueError("run_dirs is empty; give at least one run directory")
@@ -31,6 +32,11 @@ def plot_learning_curves(run_dirs: Sequence[str | os.PathLike], path: str | os.P
             g, m, sd = (np.array(c) for c in zip(*centre))
             ax.plot(g, m, color=colour, lw=2, marker="o", ms=2.5, label=f"{label} centre (fresh episodes)")
             ax.fill_between(g, m - sd, m + sd, color=colour, alpha=0.15, lw=0)
+        worst = [(r["generation"], r["centre_min"]) for r in rows
+                 if math.isfinite(r.get("centre_min", math.nan)) and r["centre_min"] < r["centre_mean"]]
+        if worst:  # more than one training variant
+            g, m = (np.array(c) for c in zip(*worst))
+            ax.plot(g, m, color=colour, lw=1.2, ls="-.", marker="v", ms=2.5, label=f"{label} centre, worst variant")
         ax.plot(gens, [r["mean"] for r in rows], color=colour, ls="--", alpha=0.8, label=f"{label} population mean")
         ax.plot(gens, [r["best"] for r in rows], color=colour, ls=":", alpha=0.5, label=f"{label} best individual")
     ax.set_xlabel("generation")
