@@ -5,15 +5,20 @@ The plain path (:func:`agents.policies.networks.preprocess_images` and
 the same numbers to float32 rounding with a few kernel calls for the whole batch:
 
 * one widening copy of all P x E frames into a float32 buffer that keeps their (H, W, C) layout, then
-  torch's bilinear resize to 84x84 (``align_corners=False``) on all of them at once, channels-last, and the
-  scaling to [0, 1] after it (on 84x84 pixels instead of the frame's);
-* each individual's two convolutions over its E frames (its weights are its own), each pooled straight into
-  a buffer of the whole batch, and ``tanh`` once per layer for all pairs; buffers are made once per (P, E).
+  torch's bilinear resize to 84x84 (``align_corners=False``) on all of them at once, channels-last;
+* with numba installed (``pip install "hebb-gym[speed]"``) and the car's conv stack (k3 s1, k5 s2): the
+  scaling to [0, 1], both convolutions, the poolings and ``tanh`` for all P x E frames in one compiled call,
+  :func:`agents.policies.conv_kernel.conv_stack`, each frame with its individual's weights, written straight
+  into the feature buffer;
+* otherwise torch's kernels: the scaling after the resize (on 84x84 pixels instead of the frame's), then each
+  individual's two convolutions over its E frames (its weights are its own), each pooled straight into a
+  buffer of the whole batch, and ``tanh`` once per layer for all pairs.
 
-An individual's features stay bit for bit independent of its batch mates: the copy, the resize (per frame),
-the scaling and the pooling are element-wise, each individual's convolutions are calls of the same shapes
-whatever P is, and ``tanh`` runs on row-padded buffers (:func:`agents.policies.networks.activation_buffer`),
-so every row is vectorised alike.
+Buffers are made once per (P, E). An individual's features stay bit for bit independent of its batch mates:
+the copy and the resize (per frame) are element-wise; the compiled stack runs the same loops on every frame;
+on torch's path the scaling and the pooling are element-wise, each individual's convolutions are calls of
+the same shapes whatever P is, and ``tanh`` runs on row-padded buffers
+(:func:`agents.policies.networks.activation_buffer`), so every row is vectorised alike.
 
 ``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made) selects the plain path instead, and
 with it torch's plastic update instead of the fused one (:mod:`agents.policies.fused_update`).
@@ -24,9 +29,11 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.policies import conv_kernel
 from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer, max_pool2
 
 __all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]
@@ -71,6 +78,15 @@ class ImageFeatures:
         self._features = activation_buffer(self.n_individuals, self.n_envs, spec.n_features)
         side = math.isqrt(spec.n_features // spec.conv_shapes[-1][0])
         self._maps = _as_maps(self._features, spec.conv_shapes[-1][0], side)  # the features as the last pooled maps
+        #: Whether the conv stack (scaling included) runs as :func:`agents.policies.conv_kernel.conv_stack`, one
+        #: compiled call for all frames (numba installed and the network's stack is the car's), not torch's convs.
+        self.compiled = conv_kernel.AVAILABLE and conv_kernel.fits(spec.conv_shapes, spec.conv_strides)
+        if self.compiled:  # the static weights, stacked per layer (copies: nothing edits them after the split)
+            self._w1 = np.stack([w[0].numpy() for w in conv_weights])
+            self._w2 = np.stack([w[1].numpy() for w in conv_weights])
+            self._work = conv_kernel.workspace(c, ch1)
+            self._out = self._features.numpy()  # a view: the kernel writes the features in place
+            self._checked = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(P, E, F)`` float32 of frames ``x (P, E, H, W, C)`` (any real dtype)."""
@@ -82,6 +98,8 @@ class ImageFeatures:
         if self._resize:  # torch's bilinear kernel, on all frames at once; scaling after it touches fewer pixels
             size = CAR_IMAGE_SIZE
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        if self.compiled:
+            return self._compiled_stack(images)
         if self._low:
             images.sub_(self._low)
         images.div_(self._span)
@@ -97,6 +115,15 @@ class ImageFeatures:
             max_pool2(F.conv2d(pooled[q * e : (q + 1) * e], w[q][1], stride=s_2), out=maps[q * e : (q + 1) * e])
         torch.tanh_(feats)
         return feats
+
+    def _compiled_stack(self, images: torch.Tensor) -> torch.Tensor:
+        """Scaling and conv stack of the resized frames ``(P * E, C, 84, 84)`` in one compiled call."""
+        arr = images.numpy()
+        if not self._checked:  # once: every later call gets arrays of the same shapes, dtypes and layouts
+            conv_kernel.check_args(arr, self._w1, self._w2, self.n_envs, self._out, self._work)
+            self._checked = True
+        conv_kernel.conv_stack(arr, self._w1, self._w2, self.n_envs, self._low, self._span, self._out, self._work)
+        return self._features
 
 
 def _as_maps(features: torch.Tensor, channels: int, side: int) -> torch.Tensor:
