@@ -368,3 +368,15 @@ def test_without_numba_image_features_run_torch_convolutions(monkeypatch) -> Non
     assert not front.compiled
     want = torch.stack([conv_features(preprocess_images(x[p]), weights[p], spec.conv_strides) for p in range(2)])
     torch.testing.assert_close(front(x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_image_features_compiled_switch(monkeypatch) -> None:
+    spec = spec_from_spaces(gym.spaces.Box(0, 255, (96, 96, 3), np.uint8), CAR_ACTIONS)
+    weights = _conv_weights(spec, 1, np.random.default_rng(4))
+    assert not ImageFeatures(spec, weights, 1, compiled=False).compiled
+    assert ImageFeatures(spec, weights, 1).compiled == conv_kernel.AVAILABLE
+    with pytest.raises(TypeError, match="compiled"):
+        ImageFeatures(spec, weights, 1, compiled=1)
+    monkeypatch.setattr(conv_kernel, "AVAILABLE", False)
+    with pytest.raises(ValueError, match="numba"):
+        ImageFeatures(spec, weights, 1, compiled=True)

@@ -98,15 +98,15 @@ def _poly4(t, c):  # pragma: no cover - compiled (inlined): c[0] + c[1] t + ... 
 def _tanh(x):  # pragma: no cover - compiled (inlined into the kernel)
     c = np.float32(_CLAMP)
     one = np.float32(1.0)
-    x = c if x > c else (-c if x < -c else x)  # comparisons, so NaN stays NaN
+    x = c if x > c else (-c if x < -c else x)  # noqa: FURB136 (comparisons, so NaN stays NaN)
     t = x * x
     y = x * _poly4(t, _P) / _poly4(t, _Q)
-    return one if y > one else (-one if y < -one else y)
+    return one if y > one else (-one if y < -one else y)  # noqa: FURB136 (NaN stays NaN)
 
 
 @_compiled
 def _max(a, b):  # pragma: no cover - compiled (inlined); NaN wins, as in torch.maximum
-    return a if (a > b) | (a != a) else b
+    return a if (a > b) | np.isnan(a) else b
 
 
 @_compiled

@@ -52,13 +52,29 @@ class ImageFeatures:
     """Frames ``(P, E, H, W, C)`` -> conv features ``(P, E, F)`` for P individuals' static conv weights.
 
     ``conv_weights[p]``: individual p's conv weight tensors (torch layout), as
-    :meth:`agents.policies.batch.PolicyBatch._split_conv_weights` makes them. The returned features live in a
-    buffer of this object, overwritten by the next call.
+    :meth:`agents.policies.batch.PolicyBatch._split_conv_weights` makes them. ``compiled``: run the conv stack
+    with :mod:`agents.policies.conv_kernel` (True; ValueError where numba is missing or the stack is not the
+    car's) or with torch's kernels (False); None (default): compiled wherever it can be. The returned features
+    live in a buffer of this object, overwritten by the next call.
     """
 
-    def __init__(self, spec: NetSpec, conv_weights: list[list[torch.Tensor]], n_envs: int) -> None:
+    def __init__(
+        self, spec: NetSpec, conv_weights: list[list[torch.Tensor]], n_envs: int, compiled: bool | None = None
+    ) -> None:
         if spec.kind != "cnn":
             raise ValueError(f"spec.kind={spec.kind!r}; accepted: 'cnn' (an image policy)")
+        if compiled is not None and not isinstance(compiled, bool):
+            raise TypeError(f"compiled={compiled!r}; accepted: True, False or None")
+        can = conv_kernel.AVAILABLE and conv_kernel.fits(spec.conv_shapes, spec.conv_strides)
+        if compiled and not can:
+            raise ValueError(
+                "compiled=True needs numba (pip install \"hebb-gym[speed]\") and the car's conv stack "
+                f"(k3 s1, k5 s2); numba {'is' if conv_kernel.AVAILABLE else 'is not'} installed, "
+                f"conv shapes {spec.conv_shapes}, strides {spec.conv_strides}"
+            )
+        #: Whether the conv stack (scaling included) runs as :func:`agents.policies.conv_kernel.conv_stack`, one
+        #: compiled call for all frames, instead of torch's kernels individual by individual.
+        self.compiled = can if compiled is None else compiled
         self.spec = spec
         self.n_individuals = len(conv_weights)
         self.n_envs = int(n_envs)
@@ -70,39 +86,53 @@ class ImageFeatures:
         self._span = high - self._low
         self._resize = (h, w) != (size, size)
         self._frames = torch.empty(n, h, w, c)  # float32 frames, (H, W, C): channels-last for the resize and convs
-        # pooled activations, rows padded so tanh treats every row alike whatever n is
-        s1 = (size - spec.conv_shapes[0][-1]) // spec.conv_strides[0] + 1
-        s1 //= 2
         ch1 = spec.conv_shapes[0][0]
-        self._pool1 = activation_buffer(n, ch1, s1, s1)
         self._features = activation_buffer(self.n_individuals, self.n_envs, spec.n_features)
-        side = math.isqrt(spec.n_features // spec.conv_shapes[-1][0])
-        self._maps = _as_maps(self._features, spec.conv_shapes[-1][0], side)  # the features as the last pooled maps
-        #: Whether the conv stack (scaling included) runs as :func:`agents.policies.conv_kernel.conv_stack`, one
-        #: compiled call for all frames (numba installed and the network's stack is the car's), not torch's convs.
-        self.compiled = conv_kernel.AVAILABLE and conv_kernel.fits(spec.conv_shapes, spec.conv_strides)
         if self.compiled:  # the static weights, stacked per layer (copies: nothing edits them after the split)
             self._w1 = np.stack([w[0].numpy() for w in conv_weights])
             self._w2 = np.stack([w[1].numpy() for w in conv_weights])
             self._work = conv_kernel.workspace(c, ch1)
             self._out = self._features.numpy()  # a view: the kernel writes the features in place
             self._checked = False
+        else:  # pooled activations, rows padded so tanh treats every row alike whatever n is
+            s1 = (size - spec.conv_shapes[0][-1]) // spec.conv_strides[0] + 1
+            s1 //= 2
+            self._pool1 = activation_buffer(n, ch1, s1, s1)
+            side = math.isqrt(spec.n_features // spec.conv_shapes[-1][0])
+            self._maps = _as_maps(self._features, spec.conv_shapes[-1][0], side)  # the features as the last maps
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(P, E, F)`` float32 of frames ``x (P, E, H, W, C)`` (any real dtype)."""
-        p, e = self.n_individuals, self.n_envs
-        n = p * e
+        return self.conv_stack(self.resize(x))
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames ``(P, E, H, W, C)`` -> ``(P * E, C, 84, 84)`` float32 pixel values, not scaled yet.
+
+        One widening copy into a buffer of this object, then torch's bilinear resize (``align_corners=False``)
+        of all frames at once; channels-last memory (the buffer itself where the frames are 84x84 already).
+        """
         frames = self._frames
-        frames.copy_(x.reshape(n, *x.shape[2:]))  # one widening copy for all frames
+        frames.copy_(x.reshape(self.n_individuals * self.n_envs, *x.shape[2:]))  # one widening copy for all frames
         images = frames.permute(0, 3, 1, 2)  # NCHW view of channels-last memory
-        if self._resize:  # torch's bilinear kernel, on all frames at once; scaling after it touches fewer pixels
+        if self._resize:  # scaling after the resize touches fewer pixels
             size = CAR_IMAGE_SIZE
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        return images
+
+    def conv_stack(self, images: torch.Tensor) -> torch.Tensor:
+        """Resized frames (from :meth:`resize`) -> features ``(P, E, F)``: the scaling to [0, 1] (torch's path
+        scales ``images`` in place), the convolutions, the poolings and ``tanh``."""
         if self.compiled:
-            return self._compiled_stack(images)
+            arr = images.numpy()
+            if not self._checked:  # once: every later call gets arrays of the same shapes, dtypes and layouts
+                conv_kernel.check_args(arr, self._w1, self._w2, self.n_envs, self._out, self._work)
+                self._checked = True
+            conv_kernel.conv_stack(arr, self._w1, self._w2, self.n_envs, self._low, self._span, self._out, self._work)
+            return self._features
         if self._low:
             images.sub_(self._low)
         images.div_(self._span)
+        p, e = self.n_individuals, self.n_envs
         (s_1, s_2) = self.spec.conv_strides
         w = self.conv_weights
         pooled, feats = self._pool1, self._features
@@ -115,15 +145,6 @@ class ImageFeatures:
             max_pool2(F.conv2d(pooled[q * e : (q + 1) * e], w[q][1], stride=s_2), out=maps[q * e : (q + 1) * e])
         torch.tanh_(feats)
         return feats
-
-    def _compiled_stack(self, images: torch.Tensor) -> torch.Tensor:
-        """Scaling and conv stack of the resized frames ``(P * E, C, 84, 84)`` in one compiled call."""
-        arr = images.numpy()
-        if not self._checked:  # once: every later call gets arrays of the same shapes, dtypes and layouts
-            conv_kernel.check_args(arr, self._w1, self._w2, self.n_envs, self._out, self._work)
-            self._checked = True
-        conv_kernel.conv_stack(arr, self._w1, self._w2, self.n_envs, self._low, self._span, self._out, self._work)
-        return self._features
 
 
 def _as_maps(features: torch.Tensor, channels: int, side: int) -> torch.Tensor:
