@@ -110,23 +110,35 @@ def _max(a, b):  # pragma: no cover - compiled (inlined); NaN wins, as in torch.
 
 
 @_compiled
-def _row_taps(planes, first, row, col):  # pragma: no cover - compiled (inlined)
-    """The views of a 3-wide kernel row's taps: input rows ``4r + row`` (phase ``row % 4``, ``row // 4`` rows
-    on), columns ``4j + col + kx`` (likewise), of the channel whose phase planes start at plane ``first``."""
+def _u(i):  # pragma: no cover - compiled (inlined)
+    """An offset as uint64: indices of that type skip numba's negative-index wraparound, so loops stay affine."""
+    return np.uint64(i)
+
+
+@_compiled
+def _row_taps(first, row, col):  # pragma: no cover - compiled (inlined)
+    """Flat offsets (into the phase planes seen as one row) of a 3-wide kernel row's taps: input rows
+    ``4r + row`` (plane row ``row % 4``, ``row // 4`` rows on), columns ``4j + col + kx`` (likewise), of the
+    channel whose phase planes start at plane ``first``."""
     base = first + 4 * (row % 4)
     shift = _SIDE * (row // 4)
     return (
-        planes[base + col % 4, shift + col // 4:],
-        planes[base + (col + 1) % 4, shift + (col + 1) // 4:],
-        planes[base + (col + 2) % 4, shift + (col + 2) // 4:],
+        _u(_PLANE * (base + col % 4) + shift + col // 4),
+        _u(_PLANE * (base + (col + 1) % 4) + shift + (col + 1) // 4),
+        _u(_PLANE * (base + (col + 2) % 4) + shift + (col + 2) // 4),
     )
 
 
 @_compiled
 def _conv_stack(images, w1, w2, n_envs, low, inv_span, out, planes, acc1, hidden, acc2):  # pragma: no cover
+    # Arrays are indexed in place, never sliced in the loops (a view costs two reference-count updates);
+    # the flat runs use uint64 offsets (see _u).
     n_frames, c_in = images.shape[0], images.shape[1]
     c1, c2 = w1.shape[1], w2.shape[1]
     side = _SIDE
+    xf, af = planes.reshape(-1), acc1.reshape(-1)  # acc1: (2 channels, 4 phases, _OUT1)
+    hf, gf = hidden.reshape(-1), acc2.reshape(-1)  # acc2: (4 channels, _OUT2)
+    n1, n2 = _u(_OUT1), _u(_OUT2)
     for f in range(n_frames):
         p = f // n_envs
         e = f - p * n_envs
@@ -134,11 +146,11 @@ def _conv_stack(images, w1, w2, n_envs, low, inv_span, out, planes, acc1, hidden
         for c in range(c_in):
             for a in range(4):
                 for r in range(side):
-                    src = images[f, c, 4 * r + a]
+                    y = 4 * r + a
                     for b in range(4):
-                        dst = planes[16 * c + 4 * a + b, side * r:]
+                        k = _PLANE * (16 * c + 4 * a + b) + side * r
                         for j in range(side):
-                            dst[j] = (src[4 * j + b] - low) * inv_span
+                            xf[k + j] = (images[f, c, y, 4 * j + b] - low) * inv_span
         # conv 1, two output channels a pass (their nine taps share the loads), per output phase
         # (2t + s, 2u + s'); pooled over (s, s') into hidden plane (t, u), tanh
         for o in range(0, c1, 2):
@@ -147,77 +159,73 @@ def _conv_stack(images, w1, w2, n_envs, low, inv_span, out, planes, acc1, hidden
                 for u in range(2):
                     for s in range(2):
                         for s_ in range(2):
-                            acc_a = acc1[0, 2 * s + s_]
-                            acc_b = acc1[1, 2 * s + s_]
+                            ka = _u(_OUT1 * (2 * s + s_))  # channel o's accumulator of this phase
+                            kb = ka + _u(4 * _OUT1)  # channel o_b's
                             row = 2 * t + s
                             col = 2 * u + s_
                             for c in range(c_in):
-                                x00, x01, x02 = _row_taps(planes, 16 * c, row, col)
-                                x10, x11, x12 = _row_taps(planes, 16 * c, row + 1, col)
-                                x20, x21, x22 = _row_taps(planes, 16 * c, row + 2, col)
-                                wa = w1[p, o, c]
-                                a00, a01, a02 = wa[0, 0], wa[0, 1], wa[0, 2]
-                                a10, a11, a12 = wa[1, 0], wa[1, 1], wa[1, 2]
-                                a20, a21, a22 = wa[2, 0], wa[2, 1], wa[2, 2]
-                                wb = w1[p, o_b, c]
-                                b00, b01, b02 = wb[0, 0], wb[0, 1], wb[0, 2]
-                                b10, b11, b12 = wb[1, 0], wb[1, 1], wb[1, 2]
-                                b20, b21, b22 = wb[2, 0], wb[2, 1], wb[2, 2]
+                                k00, k01, k02 = _row_taps(16 * c, row, col)
+                                k10, k11, k12 = _row_taps(16 * c, row + 1, col)
+                                k20, k21, k22 = _row_taps(16 * c, row + 2, col)
+                                a00, a01, a02 = w1[p, o, c, 0, 0], w1[p, o, c, 0, 1], w1[p, o, c, 0, 2]
+                                a10, a11, a12 = w1[p, o, c, 1, 0], w1[p, o, c, 1, 1], w1[p, o, c, 1, 2]
+                                a20, a21, a22 = w1[p, o, c, 2, 0], w1[p, o, c, 2, 1], w1[p, o, c, 2, 2]
+                                b00, b01, b02 = w1[p, o_b, c, 0, 0], w1[p, o_b, c, 0, 1], w1[p, o_b, c, 0, 2]
+                                b10, b11, b12 = w1[p, o_b, c, 1, 0], w1[p, o_b, c, 1, 1], w1[p, o_b, c, 1, 2]
+                                b20, b21, b22 = w1[p, o_b, c, 2, 0], w1[p, o_b, c, 2, 1], w1[p, o_b, c, 2, 2]
                                 first = c == 0
-                                for q in range(_OUT1):
-                                    y00, y01, y02 = x00[q], x01[q], x02[q]
-                                    y10, y11, y12 = x10[q], x11[q], x12[q]
-                                    y20, y21, y22 = x20[q], x21[q], x22[q]
+                                for q in range(n1):
+                                    y00, y01, y02 = xf[k00 + q], xf[k01 + q], xf[k02 + q]
+                                    y10, y11, y12 = xf[k10 + q], xf[k11 + q], xf[k12 + q]
+                                    y20, y21, y22 = xf[k20 + q], xf[k21 + q], xf[k22 + q]
                                     sa = (a00 * y00 + a01 * y01 + a02 * y02 + a10 * y10 + a11 * y11 + a12 * y12
                                           + a20 * y20 + a21 * y21 + a22 * y22)
                                     sb = (b00 * y00 + b01 * y01 + b02 * y02 + b10 * y10 + b11 * y11 + b12 * y12
                                           + b20 * y20 + b21 * y21 + b22 * y22)
                                     if first:
-                                        acc_a[q] = sa
-                                        acc_b[q] = sb
+                                        af[ka + q] = sa
+                                        af[kb + q] = sb
                                     else:
-                                        acc_a[q] += sa
-                                        acc_b[q] += sb
+                                        af[ka + q] += sa
+                                        af[kb + q] += sb
                     for k, ch in enumerate((o, o_b)):
-                        dst = hidden[4 * ch + 2 * t + u]
-                        m0, m1, m2, m3 = acc1[k, 0], acc1[k, 1], acc1[k, 2], acc1[k, 3]
-                        for q in range(_OUT1):
-                            dst[q] = _tanh(_max(_max(m0[q], m1[q]), _max(m2[q], m3[q])))
+                        m = _u(4 * _OUT1 * k)  # the channel's four phase accumulators, one after the other
+                        m1, m2, m3 = m + n1, m + _u(2 * _OUT1), m + _u(3 * _OUT1)
+                        kh = _u(_PLANE * (4 * ch + 2 * t + u))
+                        for q in range(n1):
+                            hf[kh + q] = _tanh(_max(_max(af[m + q], af[m1 + q]), _max(af[m2 + q], af[m3 + q])))
         # conv 2, four output channels a pass: kernel row ky reads hidden planes (ky % 2, 0 and 1) shifted
         # by ky // 2 rows (stride 2); then pooled and tanh, into the feature row
-        row_out = out[p, e]
         for o in range(0, c2, 4):
             chans = (o, min(o + 1, c2 - 1), min(o + 2, c2 - 1), min(o + 3, c2 - 1))  # the last ones may repeat
             acc2[:] = 0.0
-            acc_a, acc_b, acc_c, acc_d = acc2[0], acc2[1], acc2[2], acc2[3]
+            ga, gb, gc, gd = _u(0), n2, _u(2 * _OUT2), _u(3 * _OUT2)
+            o_a, o_b, o_c, o_d = chans
             for c in range(c1):
                 for ky in range(K2):
-                    base = 4 * c + 2 * (ky % 2)
-                    shift = side * (ky // 2)
-                    h0 = hidden[base, shift:]  # even pooled columns
-                    h1 = hidden[base + 1, shift:]  # odd ones
-                    wa = w2[p, chans[0], c, ky]
-                    a0, a1, a2, a3, a4 = wa[0], wa[1], wa[2], wa[3], wa[4]
-                    wb = w2[p, chans[1], c, ky]
-                    b0, b1, b2, b3, b4 = wb[0], wb[1], wb[2], wb[3], wb[4]
-                    wc = w2[p, chans[2], c, ky]
-                    c0, c1_, c2_, c3, c4 = wc[0], wc[1], wc[2], wc[3], wc[4]
-                    wd = w2[p, chans[3], c, ky]
-                    d0, d1, d2, d3, d4 = wd[0], wd[1], wd[2], wd[3], wd[4]
-                    for q in range(_OUT2):
-                        y0, y1, y2, y3, y4 = h0[q], h1[q], h0[q + 1], h1[q + 1], h0[q + 2]
-                        acc_a[q] += a0 * y0 + a1 * y1 + a2 * y2 + a3 * y3 + a4 * y4
-                        acc_b[q] += b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3 + b4 * y4
-                        acc_c[q] += c0 * y0 + c1_ * y1 + c2_ * y2 + c3 * y3 + c4 * y4
-                        acc_d[q] += d0 * y0 + d1 * y1 + d2 * y2 + d3 * y3 + d4 * y4
+                    k0 = _PLANE * (4 * c + 2 * (ky % 2)) + side * (ky // 2)  # even pooled columns; odd ones: k1
+                    h0, h1, h2, h3, h4 = _u(k0), _u(k0 + _PLANE), _u(k0 + 1), _u(k0 + _PLANE + 1), _u(k0 + 2)
+                    a0, a1, a2 = w2[p, o_a, c, ky, 0], w2[p, o_a, c, ky, 1], w2[p, o_a, c, ky, 2]
+                    a3, a4 = w2[p, o_a, c, ky, 3], w2[p, o_a, c, ky, 4]
+                    b0, b1, b2 = w2[p, o_b, c, ky, 0], w2[p, o_b, c, ky, 1], w2[p, o_b, c, ky, 2]
+                    b3, b4 = w2[p, o_b, c, ky, 3], w2[p, o_b, c, ky, 4]
+                    c0, c1_, c2_ = w2[p, o_c, c, ky, 0], w2[p, o_c, c, ky, 1], w2[p, o_c, c, ky, 2]
+                    c3, c4 = w2[p, o_c, c, ky, 3], w2[p, o_c, c, ky, 4]
+                    d0, d1, d2 = w2[p, o_d, c, ky, 0], w2[p, o_d, c, ky, 1], w2[p, o_d, c, ky, 2]
+                    d3, d4 = w2[p, o_d, c, ky, 3], w2[p, o_d, c, ky, 4]
+                    for q in range(n2):
+                        y0, y1, y2, y3, y4 = hf[h0 + q], hf[h1 + q], hf[h2 + q], hf[h3 + q], hf[h4 + q]
+                        gf[ga + q] += a0 * y0 + a1 * y1 + a2 * y2 + a3 * y3 + a4 * y4
+                        gf[gb + q] += b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3 + b4 * y4
+                        gf[gc + q] += c0 * y0 + c1_ * y1 + c2_ * y2 + c3 * y3 + c4 * y4
+                        gf[gd + q] += d0 * y0 + d1 * y1 + d2 * y2 + d3 * y3 + d4 * y4
             for k in range(4):
-                acc = acc2[k]
                 first_feature = chans[k] * _POOL2 * _POOL2
                 for i in range(_POOL2):
                     for j in range(_POOL2):
                         q = 2 * side * i + 2 * j
-                        m = _max(_max(acc[q], acc[q + 1]), _max(acc[q + side], acc[q + side + 1]))
-                        row_out[first_feature + _POOL2 * i + j] = _tanh(m)
+                        m = _max(_max(acc2[k, q], acc2[k, q + 1]), _max(acc2[k, q + side], acc2[k, q + side + 1]))
+                        out[p, e, first_feature + _POOL2 * i + j] = _tanh(m)
 
 
 def conv_stack(
