@@ -11,7 +11,9 @@ Two measurements, both of the Hebbian agent (rule ABCD_lr, fast renderer, early 
   84x84 and scaling), convolutions (with pooling and tanh), dense forward, plastic update with
   renormalisation, and the rest (the rollout loop, the action head). Each part's own time (nested calls
   subtracted). The batched front end does preprocessing and convolutions in one call, so its time is
-  split by timing the same batch's parts alone afterwards (``--no-split-front`` to skip).
+  split by timing the same batch's parts alone afterwards (``--no-split-front`` to skip): its
+  preprocessing is the copy and the resize (``ImageFeatures.resize``), the scaling is counted with its
+  convolutions (``ImageFeatures.conv_stack`` does it, in the compiled conv pass where numba is installed).
 * **ES**: env-steps/s of whole generations on the ``process`` backend, driven as the trainer drives a
   backend (ask, generation, tell); the first generation (start-up, env creation) is not timed.
 
@@ -154,21 +156,9 @@ def split_run(policy: Any, pool: Any, params: np.ndarray, fast: bool, seed: int,
 
 
 def _front_parts(front: Any, x: Any, number: int = 20) -> tuple[float, float]:
-    """Seconds of the batched front end's preprocessing and of the whole call, on the same frames."""
-    import torch.nn.functional as F
-
-    from agents.policies.networks import CAR_IMAGE_SIZE
-
-    n = front.n_individuals * front.n_envs
-
-    def pre() -> None:
-        front._frames.copy_(x.reshape(n, *x.shape[2:]))
-        images = F.interpolate(front._frames.permute(0, 3, 1, 2), size=(CAR_IMAGE_SIZE,) * 2, mode="bilinear",
-                               align_corners=False)
-        images.div_(front._span)
-
+    """Seconds of the batched front end's preprocessing (copy and resize) and of the rest, on the same frames."""
     times = []
-    for f in (pre, lambda: front(x)):
+    for f in (lambda: front.resize(x), lambda: front(x)):
         f()
         t0 = time.perf_counter()
         for _ in range(number):
