@@ -37,9 +37,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
+from hebb_gym.fast_car import ENV_VAR  # noqa: E402
 
 CAR = "HebbCarRacing-Default-v0"
-ENV_VAR = "HEBB_GYM_FAST_CAR"
 PARTS = ("simulation", "drawing", "resets", "preprocessing", "convolutions", "dense forward",
          "plastic update", "other")
 
