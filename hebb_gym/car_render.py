@@ -10,6 +10,10 @@ draws the car, the indicator bar and the score over it (:mod:`hebb_gym.car_overl
 the rounding of pygame's smoothscale. The result matches Gymnasium's frame to a fraction of a grey
 level on average (see tests/test_car_render.py) at a small fraction of the cost
 (benchmarks/car_render.py). Screen sizes shared by both parts: :mod:`hebb_gym.car_screen`.
+
+That per-step drawing (numpy and pygame, some 60 calls) is the reference; where numba is importable
+each frame is drawn instead by one compiled call that does the same arithmetic
+(:mod:`hebb_gym.car_draw_kernel`), unless ``HEBB_GYM_FAST_CAR=0`` (:mod:`hebb_gym.fast_car`).
 """
 
 from __future__ import annotations
@@ -26,19 +30,15 @@ from gymnasium.envs.box2d.car_racing import (
     STATE_H,
     STATE_W,
     WINDOW_H,
-    WINDOW_W,
     ZOOM,
 )
 
+from hebb_gym import fast_car
 from hebb_gym.car_overlay import CarOverlay
-from hebb_gym.car_screen import CAR_X, CAR_Y, SX, SY, VIEW_ROWS, rgb
+from hebb_gym.car_screen import CAR_X, CAR_Y, SHRINK_X, SHRINK_Y, SX, SY, VIEW_ROWS, rgb
 
 __all__ = ["StatePixelsRenderer"]
 
-#: Gain of pygame's smoothscale 1000 -> 96 (x) and 800 -> 96 (y) passes: 16.16 fixed-point
-#: step times its truncated reciprocal; each pass then truncates to an integer.
-_SHRINK_X = (65536 * WINDOW_W // STATE_W) * (2**32 // (65536 * WINDOW_W // STATE_W)) / 2**32
-_SHRINK_Y = (65536 * WINDOW_H // STATE_H) * (2**32 // (65536 * WINDOW_H // STATE_H)) / 2**32
 #: Coarse texture levels (each half the resolution) for the zoom-in of the first second.
 _LEVELS = 5
 #: Level-0 rows drawn at a time when a track is built (a multiple of 2**_LEVELS).
@@ -46,10 +46,17 @@ _BAND = 256
 
 
 class StatePixelsRenderer:
-    """Draws ``state_pixels`` for a CarRacing env from a per-track world texture; one per env."""
+    """Draws ``state_pixels`` for a CarRacing env from a per-track world texture; one per env.
 
-    def __init__(self, texels_per_metre: float = 4.0) -> None:
+    ``compiled``: how each frame is drawn over the world texture. None (default): in one compiled call
+    (:mod:`hebb_gym.car_draw_kernel`) where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``
+    (:mod:`hebb_gym.fast_car`, read at every frame) selects the reference drawing (numpy and pygame, this
+    module and :mod:`hebb_gym.car_overlay`); True or False: always the one or the other.
+    """
+
+    def __init__(self, texels_per_metre: float = 4.0, compiled: bool | None = None) -> None:
         self.texels_per_metre = float(texels_per_metre)
+        self.compiled = compiled
         # Black margin around the field, wide enough to stay >= 1 texel at the coarsest level.
         self._pad = 2**_LEVELS
         align = 2**_LEVELS  # so every level is an exact 2**L area average of the drawing
@@ -69,6 +76,27 @@ class StatePixelsRenderer:
         rows = (WINDOW_H - (np.arange(VIEW_ROWS) + 0.5) * SY) - CAR_Y
         self._dx = cols.astype(np.float32)
         self._dy = rows.astype(np.float32)
+        self._buf = np.empty((STATE_H, STATE_W, 3), np.float32)  # the compiled drawing's float frame
+        self._checked: tuple[Any, ...] = ()  # texture levels and car arrays check_level/check_car accepted
+
+    @property
+    def compiled(self) -> bool | None:
+        """None: the compiled drawing where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``; True/False: forced."""
+        return self._compiled
+
+    @compiled.setter
+    def compiled(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"compiled={value!r} is not accepted; accepted: None, True, False")
+        if value and not _kernel().AVAILABLE:
+            raise RuntimeError('compiled=True needs numba: pip install "hebb-gym[speed]"')
+        self._compiled = value
+
+    def uses_compiled(self) -> bool:
+        """Whether the next frame is drawn by the compiled kernel."""
+        if self._compiled is None:
+            return fast_car.fast_path_enabled() and _kernel().AVAILABLE
+        return self._compiled
 
     # ------------------------------------------------------------------ world texture
     def invalidate(self) -> None:
@@ -80,6 +108,7 @@ class StatePixelsRenderer:
         self._road_poly = None
         self._band = None
         self._levels = []
+        self._checked = ()
         self._overlay.release()
 
     def _texel(self, pts: np.ndarray) -> np.ndarray:
@@ -184,24 +213,48 @@ class StatePixelsRenderer:
         hull = env.car.hull
         px, py = hull.position
         theta = hull.angle
+        if self.uses_compiled():
+            return self._render_compiled(env, px, py, theta, zoom)
         out = np.empty((STATE_H, STATE_W, 3), np.float32)
         out[:VIEW_ROWS] = self._sample(px, py, theta, zoom)
         out[VIEW_ROWS:] = 0.0
         self._overlay.draw(out, env, px, py, theta, zoom)
         # Gymnasium's frame goes through pygame's smoothscale, whose fixed-point box filter
         # truncates twice (x pass, then y pass) and so darkens by up to 2 levels: do the same.
-        out *= _SHRINK_X
+        out *= SHRINK_X
         np.floor(out, out=out)
-        out *= _SHRINK_Y
+        out *= SHRINK_Y
         return out.astype(np.uint8)  # values are convex mixes of 0..255 colours, truncation = floor
+
+    def _level(self, zoom: float) -> int:
+        """The coarsest texture level whose texel is no wider than an observation pixel at ``zoom``."""
+        footprint = SX / zoom  # metres per observation pixel
+        level = 0
+        while level + 1 < len(self._levels) and footprint * self._levels[level + 1][0] >= 1.0:
+            level += 1
+        return level
+
+    def _render_compiled(self, env: Any, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
+        """The same frame as the reference drawing, by :func:`hebb_gym.car_draw_kernel.draw_frame`."""
+        kernel = _kernel()
+        r, flat, size = self._levels[self._level(zoom)]
+        car, text, values = self._overlay.kernel_inputs(env)
+        if len(self._checked) != 2 or flat is not self._checked[0] or car is not self._checked[1]:
+            kernel.check_level(flat, size, self._dx, self._dy)
+            kernel.check_car(*car)
+            if len(env.car.wheels) != kernel.WHEELS:
+                raise ValueError(f"the car has {len(env.car.wheels)} wheels; the compiled drawing knows {kernel.WHEELS}")
+            self._checked = (flat, car)
+        c, s = math.cos(theta), math.sin(theta)
+        f = r / zoom
+        pad = self._pad * r / self.texels_per_metre
+        # the reference's view coordinates: texel = (u0 + f*c*dx - f*s*dy, v0 + f*s*dx + f*c*dy), float32
+        values[:0] = (px, py, theta, zoom, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * c, f * s)
+        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, np.array(values), car, text)
 
     def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
         """Look the view's pixel centres up in the texture level that fits the current zoom."""
-        footprint = SX / zoom  # metres per observation pixel
-        level = 0
-        # the coarsest level whose texel is no wider than an observation pixel
-        while level + 1 < len(self._levels) and footprint * self._levels[level + 1][0] >= 1.0:
-            level += 1
+        level = self._level(zoom)
         r, flat, size = self._levels[level]
         c, s = math.cos(theta), math.sin(theta)
         f = r / zoom
@@ -222,6 +275,19 @@ class StatePixelsRenderer:
         vi += ui
         texels = flat.take(vi).view(np.uint8).reshape(VIEW_ROWS, STATE_W, 4)
         return texels[:, :, 2::-1]  # pygame's 32-bit surfaces store B, G, R, A
+
+
+_KERNEL: Any = None
+
+
+def _kernel() -> Any:
+    """:mod:`hebb_gym.car_draw_kernel`, imported at the first use (it imports numba, which takes a while)."""
+    global _KERNEL
+    if _KERNEL is None:
+        from hebb_gym import car_draw_kernel
+
+        _KERNEL = car_draw_kernel
+    return _KERNEL
 
 
 def _pixels(surface: pygame.Surface) -> np.ndarray:
