@@ -8,8 +8,7 @@ the same work in one compiled call, in five passes over a float32 frame:
 1. the view: each of the 96x84 pixel centres through the camera's affine map into the world texture level
    the renderer chose, with the reference's float32 arithmetic (same products and sums, same truncation);
 2. the car: Gymnasium's polygons (4 wheels, their stripes, the hull) rasterised into a label image of the
-   car's screen patch by a transcription of pygame-ce's ``draw.polygon`` fill (integer vertices truncated as
-   pygame truncates them, the same float32 intersections, floor/ceil and spans), then area-averaged into
+   car's screen patch as pygame-ce's ``draw.polygon`` fills them (:mod:`hebb_gym.pygame_fill`), then area-averaged into
    the observation cells with the reference's float32 box-filter weights, accumulated in float64, and
    composited as the reference composites;
 3. the indicator bars: the exact coverages of :class:`hebb_gym.car_overlay.CarOverlay` (the same float64
@@ -44,16 +43,11 @@ from hebb_gym.car_overlay import (
     _WHITE,
 )
 from hebb_gym.car_screen import CAR_X, CAR_Y, SHRINK_X, SHRINK_Y, SX, SY, VIEW_ROWS
-
-try:  # optional: the reference drawing is the fallback
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
+from hebb_gym.numba_jit import AVAILABLE, jit
+from hebb_gym.pygame_fill import fill_polygon
 
 __all__ = ["AVAILABLE", "STEP_SIZE", "WHEELS", "check_car", "check_level", "draw_frame"]
 
-#: Whether numba is importable (the compiled drawing can be used).
-AVAILABLE = numba is not None
 #: Wheels of Gymnasium's car, the only car the kernel draws.
 WHEELS = 4
 #: Layout of the per-step vector: the pose (hull x, y, angle, zoom; texel coordinates of the hull's position
@@ -65,91 +59,8 @@ STEP_SIZE = _POSE + 4 * WHEELS + _N_BARS
 _EMPTY, _WHEEL, _STRIPE, _HULL = 0, 1, 2, 3
 
 
-def _jit(function):  # noqa: ANN001, ANN202 - a decorator
-    if numba is None:  # pragma: no cover - depends on the environment
-        return function
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(function)
-
-
-# ---------------------------------------------------------------------------------------------- rasteriser
-@_jit
-def _span(labels, extent, x1, y, x2, label):  # pragma: no cover - compiled
-    """pygame's clipped horizontal line: pixels x1..x2 (inclusive, either order) of row y; ``extent[y]``
-    grows to cover them."""
-    h, w = labels.shape
-    if y < 0 or y >= h:
-        return
-    if x2 < x1:
-        x1, x2 = x2, x1
-    x1 = max(x1, 0)
-    x2 = min(x2, w - 1)
-    if x2 < 0 or x1 >= w:
-        return
-    for x in range(x1, x2 + 1):
-        labels[y, x] = label
-    extent[y, 0] = min(extent[y, 0], x1)
-    extent[y, 1] = max(extent[y, 1], x2)
-
-
-@_jit
-def _fill_polygon(labels, extent, xs, ys, n, label, cross):  # pragma: no cover - compiled
-    """pygame-ce's ``draw_fillpoly`` (src_c/draw.c) for integer vertices ``xs[:n], ys[:n]``, n >= 4.
-
-    Scanline by scanline: the crossings of the half-open edges (the bottom row closes the edges that end on it),
-    each computed in float32 and floored or ceiled by the parity of its place in the edge order, sorted, filled
-    pairwise; then the horizontal edges strictly between the top and the bottom row.
-    """
-    miny = ys[0]
-    maxy = ys[0]
-    for i in range(1, n):
-        miny = min(miny, ys[i])
-        maxy = max(maxy, ys[i])
-    if miny == maxy:
-        minx = xs[0]
-        maxx = xs[0]
-        for i in range(1, n):
-            minx = min(minx, xs[i])
-            maxx = max(maxx, xs[i])
-        _span(labels, extent, minx, miny, maxx, label)
-        return
-    for y in range(miny, maxy + 1):
-        m = 0
-        for i in range(n):
-            ip = i - 1 if i > 0 else n - 1
-            y1 = ys[ip]
-            y2 = ys[i]
-            if y1 < y2:
-                x1 = xs[ip]
-                x2 = xs[i]
-            elif y1 > y2:
-                y2 = ys[ip]
-                y1 = ys[i]
-                x2 = xs[ip]
-                x1 = xs[i]
-            else:
-                continue
-            if (y >= y1 and y < y2) or (y == maxy and y2 == maxy):
-                q = np.float32((y - y1) * (x2 - x1)) / np.float32(y2 - y1)
-                cross[m] = (math.floor(q) if m % 2 == 0 else math.ceil(q)) + x1
-                m += 1
-        for a in range(1, m):  # insertion sort: a convex polygon crosses a row twice
-            v = cross[a]
-            b = a - 1
-            while b >= 0 and cross[b] > v:
-                cross[b + 1] = cross[b]
-                b -= 1
-            cross[b + 1] = v
-        for a in range(0, m - 1, 2):
-            _span(labels, extent, cross[a], y, cross[a + 1], label)
-    for i in range(n):
-        ip = i - 1 if i > 0 else n - 1
-        y = ys[i]
-        if miny < y and ys[ip] == y and y < maxy:
-            _span(labels, extent, xs[i], y, xs[ip], label)
-
-
 # ---------------------------------------------------------------------------------------------- passes
-@_jit
+@jit
 def _view(buf, texels, size, dx, dy, step):  # pragma: no cover - compiled
     """Rows 0..83: the texel under each pixel centre (R, G, B of pygame's B, G, R, A words); rows 84..95: 0."""
     au0 = np.float32(step[4])
@@ -184,7 +95,7 @@ def _view(buf, texels, size, dx, dy, step):  # pragma: no cover - compiled
                 buf[i, j, ch] = 0.0
 
 
-@_jit
+@jit
 def _box_weights(start, n_cells, step, pixel, k_out, w_out):  # pragma: no cover - compiled
     """The reference's float32 area weights of the screen pixel [pixel, pixel + 1) in cells
     [start + step*k, start + step*(k+1)), k < n_cells; returns how many are nonzero (into k_out, w_out)."""
@@ -203,7 +114,7 @@ def _box_weights(start, n_cells, step, pixel, k_out, w_out):  # pragma: no cover
     return m
 
 
-@_jit
+@jit
 def _car(buf, step, car, hull_xy, hull_starts, wheel_xy):  # pragma: no cover - compiled
     """Rasterise the car on its screen patch and area-average it into ``buf`` (see the module docstring)."""
     px, py, theta, zoom = step[0], step[1], step[2], step[3]
@@ -239,7 +150,7 @@ def _car(buf, step, car, hull_xy, hull_starts, wheel_xy):  # pragma: no cover - 
             u_, v_ = wheel_xy[v, 0], wheel_xy[v, 1]
             xs[v] = int(cp * u_ - sp * v_ + ddx)
             ys[v] = int(sp * u_ + cp * v_ + ddy)
-        _fill_polygon(labels, extent, xs, ys, 4, _WHEEL, cross)
+        fill_polygon(labels, extent, xs, ys, 4, _WHEEL, cross)
         # the lighter stripe that shows the wheel's rotation (car_overlay._wheel_stripe)
         phase = step[base + 3]
         s1, s2 = math.sin(phase), math.sin(phase + 1.2)
@@ -255,13 +166,13 @@ def _car(buf, step, car, hull_xy, hull_starts, wheel_xy):  # pragma: no cover - 
             v_ = _WHEEL_R * (c1 if v < 2 else c2)
             xs[v] = int(cp * u_ - sp * v_ + ddx)
             ys[v] = int(sp * u_ + cp * v_ + ddy)
-        _fill_polygon(labels, extent, xs, ys, 4, _STRIPE, cross)
+        fill_polygon(labels, extent, xs, ys, 4, _STRIPE, cross)
     for p in range(hull_starts.shape[0] - 1):
         a, b = hull_starts[p], hull_starts[p + 1]
         for v in range(a, b):  # the camera turns with the hull: hull frame -> patch pixels
             xs[v - a] = int(hull_xy[v, 0] * zoom + CAR_X - x_lo)
             ys[v - a] = int(hull_xy[v, 1] * zoom + CAR_Y - y_lo)
-        _fill_polygon(labels, extent, xs, ys, b - a, _HULL, cross)
+        fill_polygon(labels, extent, xs, ys, b - a, _HULL, cross)
     # box filter: per label, the covered area of each cell, from the reference's float32 weights; a pixel
     # meets at most two adjacent cells (a cell is 10.4 x 8.3 pixels), so each gets its first cell and two weights
     ni, nj = i1 - i0, j1 - j0
@@ -330,7 +241,7 @@ def _car(buf, step, car, hull_xy, hull_starts, wheel_xy):  # pragma: no cover - 
                 buf[i0 + i, j0 + j, ch] = buf[i0 + i, j0 + j, ch] * keep + paint
 
 
-@_jit
+@jit
 def _cells(a, b, step, n, ks, ws):  # pragma: no cover - compiled
     """car_overlay._cells: cells of width ``step`` touched by pygame's fill of the span a..b, with coverage."""
     lo = max(float(math.floor(min(a, b))), 0.0)
@@ -347,7 +258,7 @@ def _cells(a, b, step, n, ks, ws):  # pragma: no cover - compiled
     return m
 
 
-@_jit
+@jit
 def _bars(buf, step):  # pragma: no cover - compiled
     """The indicator bars (CarOverlay._draw_indicators / _bar_patch), in Gymnasium's order."""
     xk = np.empty(STATE_W, np.int64)
@@ -379,7 +290,7 @@ def _bars(buf, step):  # pragma: no cover - compiled
                     buf[yk[a], xk[b], ch] = buf[yk[a], xk[b], ch] * keep + paint
 
 
-@_jit
+@jit
 def _text(buf, value, cover, i0, j0):  # pragma: no cover - compiled
     """The score's cached patch (CarOverlay._draw_score)."""
     one = np.float32(1.0)
@@ -390,7 +301,7 @@ def _text(buf, value, cover, i0, j0):  # pragma: no cover - compiled
                 buf[i0 + i, j0 + j, ch] = buf[i0 + i, j0 + j, ch] * keep + value[i, j]
 
 
-@_jit
+@jit
 def _finish(buf, out):  # pragma: no cover - compiled
     """pygame's smoothscale rounding (truncate after the x pass, then after the y pass) and uint8."""
     gx = np.float32(SHRINK_X)
@@ -401,7 +312,7 @@ def _finish(buf, out):  # pragma: no cover - compiled
         dst[k] = np.uint8(np.int32(np.floor(src[k] * gx) * gy))  # toward zero, as numpy's cast
 
 
-@_jit
+@jit
 def _draw(out, buf, texels, size, dx, dy, step, car, hull_xy, hull_starts, wheel_xy, text_value, text_cover,
           text_i0, text_j0):  # pragma: no cover - compiled
     _view(buf, texels, size, dx, dy, step)
@@ -429,7 +340,7 @@ def draw_frame(
     relative to the car on the screen; ``step``: float64 (:data:`STEP_SIZE`,), the pose, wheels and indicator
     values; ``car``: :func:`check_car`'s arrays; ``text``: the score's patch (i0, j0, value, cover).
     """
-    if numba is None:
+    if not AVAILABLE:
         raise RuntimeError('the compiled drawing needs numba: pip install "hebb-gym[speed]"')
     if step.shape != (STEP_SIZE,):
         raise ValueError(f"step has shape {step.shape}; accepted: ({STEP_SIZE},) float64")

@@ -11,9 +11,10 @@ the rounding of pygame's smoothscale. The result matches Gymnasium's frame to a 
 level on average (see tests/test_car_render.py) at a small fraction of the cost
 (benchmarks/car_render.py). Screen sizes shared by both parts: :mod:`hebb_gym.car_screen`.
 
-That per-step drawing (numpy and pygame, some 60 calls) is the reference; where numba is importable
-each frame is drawn instead by one compiled call that does the same arithmetic
-(:mod:`hebb_gym.car_draw_kernel`), unless ``HEBB_GYM_FAST_CAR=0`` (:mod:`hebb_gym.fast_car`).
+That drawing (pygame for the world, numpy and pygame, some 60 calls, for each frame) is the reference.
+Where numba is importable the same pixels come from compiled kernels instead, unless ``HEBB_GYM_FAST_CAR=0``
+(:mod:`hebb_gym.fast_car`): the world and its levels from :mod:`hebb_gym.car_world_kernel`, each frame from
+one call of :mod:`hebb_gym.car_draw_kernel`.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ _BAND = 256
 class StatePixelsRenderer:
     """Draws ``state_pixels`` for a CarRacing env from a per-track world texture; one per env.
 
-    ``compiled``: how each frame is drawn over the world texture. None (default): in one compiled call
-    (:mod:`hebb_gym.car_draw_kernel`) where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``
-    (:mod:`hebb_gym.fast_car`, read at every frame) selects the reference drawing (numpy and pygame, this
-    module and :mod:`hebb_gym.car_overlay`); True or False: always the one or the other.
+    ``compiled``: how the world texture and each frame are drawn. None (default): by the compiled kernels
+    (:mod:`hebb_gym.car_world_kernel`, :mod:`hebb_gym.car_draw_kernel`) where numba is importable, unless
+    ``HEBB_GYM_FAST_CAR=0`` (:mod:`hebb_gym.fast_car`, read at every frame and world update) selects the
+    reference drawing (pygame and numpy: this module and :mod:`hebb_gym.car_overlay`); True or False: always
+    the one or the other. Both give the same pixels (tests/test_car_render.py).
     """
 
     def __init__(self, texels_per_metre: float = 4.0, compiled: bool | None = None) -> None:
@@ -62,6 +64,7 @@ class StatePixelsRenderer:
         align = 2**_LEVELS  # so every level is an exact 2**L area average of the drawing
         self._size = -(-(math.ceil(2 * PLAYFIELD * self.texels_per_metre) + 2 * self._pad) // align) * align
         self._band: pygame.Surface | None = None
+        self._band_pixels: np.ndarray | None = None  # the compiled painting's band
         # Field square and grass patches in level-0 texels (the track changes, they do not).
         field = self._texel(np.array([-PLAYFIELD, PLAYFIELD]))
         self._field_side = round(field[1] - field[0])
@@ -107,6 +110,7 @@ class StatePixelsRenderer:
         """Drop the textures (about 13 MB at 4 texels/m); a later render rebuilds them."""
         self._road_poly = None
         self._band = None
+        self._band_pixels = None
         self._levels = []
         self._checked = ()
         self._overlay.release()
@@ -126,14 +130,21 @@ class StatePixelsRenderer:
         paints: list[Any] = []
         tile_entry = np.zeros(len(tiles), dtype=np.int64)
         new_poly = []
+        # for the compiled painting: each polygon's tile (its colour is that tile's row), or its own colour
+        poly_tile = np.full(len(env.road_poly), -1, dtype=np.int64)
+        poly_colours = np.zeros((len(env.road_poly), 3))
         for k, (poly, colour) in enumerate(env.road_poly):
             i = by_id.get(id(colour))
             if i is not None:
                 tiles[i].color = colours[i]
                 colour = colours[i]
                 tile_entry[i] = k
+                poly_tile[k] = i
+            else:
+                poly_colours[k] = tuple(colour)[:3]
             new_poly.append((poly, colour))
             paints.append(colour)
+        self._poly_tile, self._poly_colours = poly_tile, poly_colours
         env.road_poly[:] = new_poly
         self._road_poly = env.road_poly
         quads = self._texel(np.array([poly for poly, _ in new_poly], dtype=np.float64).reshape(-1, 4, 2))
@@ -147,6 +158,14 @@ class StatePixelsRenderer:
                 (self.texels_per_metre / 2**level, np.zeros((size >> level) ** 2, np.uint32), size >> level)
                 for level in range(1, _LEVELS + 1)
             ]
+        if self.uses_compiled():
+            if self._band_pixels is None:
+                self._band_pixels = np.empty((_BAND, size), np.uint32)
+            for y0 in range(0, size, _BAND):
+                pixels = self._band_pixels[: min(_BAND, size - y0)]
+                self._paint_pixels(pixels, 0, y0)
+                self._store_pixels(pixels, 0, y0)
+            return
         if self._band is None:
             self._band = pygame.Surface((size, _BAND), depth=32)
         for y0 in range(0, size, _BAND):
@@ -185,6 +204,27 @@ class StatePixelsRenderer:
                 h // 2, w // 2
             )
 
+    def _paint_pixels(self, pixels: np.ndarray, x0: int, y0: int) -> None:
+        """:meth:`_paint` compiled (:func:`hebb_gym.car_world_kernel.paint`): the same pixels as 0x00RRGGBB words."""
+        r, g, b = self._bg
+        gr, gg, gb = self._grass
+        _world_kernel().paint(
+            pixels, x0, y0, (self._pad, self._pad, self._field_side), (r << 16) | (g << 8) | b,
+            self._grass_boxes, (gr << 16) | (gg << 8) | gb, self._quads, self._boxes, self._poly_tile,
+            self._tile_colours, self._poly_colours,
+        )
+
+    def _store_pixels(self, pixels: np.ndarray, x0: int, y0: int) -> None:
+        """:meth:`_store` compiled (:func:`hebb_gym.car_world_kernel.halve`): each level from the one before."""
+        halve = _world_kernel().halve
+        src = pixels
+        h, w = pixels.shape
+        for _, texels, size in self._levels:
+            x0, y0, w, h = x0 // 2, y0 // 2, w // 2, h // 2
+            dst = texels.reshape(size, size)[y0 : y0 + h, x0 : x0 + w]
+            halve(src, dst)
+            src = dst
+
     def _update_tiles(self) -> None:
         """Repaint the neighbourhood of tiles the contact listener recoloured and refresh the levels there."""
         if np.array_equal(self._tile_colours, self._drawn_colours):
@@ -197,6 +237,11 @@ class StatePixelsRenderer:
             x0, y0 = (int(x0) - 2) // align * align, (int(y0) - 2) // align * align
             x1, y1 = -(-(int(x1) + 3) // align) * align, -(-(int(y1) + 3) // align) * align
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self._size), min(y1, self._size)
+            if self.uses_compiled():
+                pixels = np.empty((y1 - y0, x1 - x0), np.uint32)
+                self._paint_pixels(pixels, x0, y0)
+                self._store_pixels(pixels, x0, y0)
+                continue
             region = pygame.Surface((x1 - x0, y1 - y0), depth=32)
             self._paint(region, x0, y0)
             self._store(region, x0, y0)
@@ -288,6 +333,13 @@ def _kernel() -> Any:
 
         _KERNEL = car_draw_kernel
     return _KERNEL
+
+
+def _world_kernel() -> Any:
+    """:mod:`hebb_gym.car_world_kernel`, imported at the first use (it imports numba)."""
+    from hebb_gym import car_world_kernel
+
+    return car_world_kernel
 
 
 def _pixels(surface: pygame.Surface) -> np.ndarray:

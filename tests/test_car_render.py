@@ -9,7 +9,7 @@ import pygame
 import pytest
 
 import hebb_gym  # noqa: F401  (registers the ids)
-from hebb_gym import car_draw_kernel
+from hebb_gym import car_draw_kernel, car_world_kernel, pygame_fill
 from hebb_gym.car_racing import HebbCarRacing
 from hebb_gym.fast_car import ENV_VAR
 
@@ -276,7 +276,7 @@ def test_compiled_fill_is_pygames_polygon_fill() -> None:
         extent = np.empty((h, 2), np.int64)
         xs = np.array([int(x) for x, _ in pts], np.int64)  # pygame truncates float vertices toward zero
         ys = np.array([int(y) for _, y in pts], np.int64)
-        car_draw_kernel._fill_polygon(labels, extent, xs, ys, n, 1, np.empty(n, np.int64))
+        pygame_fill.fill_polygon(labels, extent, xs, ys, n, 1, np.empty(n, np.int64))
         np.testing.assert_array_equal(labels > 0, expected, err_msg=f"trial {trial}: {pts}")
 
 
@@ -301,3 +301,36 @@ def test_compiled_inputs_are_checked() -> None:
         with pytest.raises(ValueError, match="step"):
             car_draw_kernel.draw_frame(None, None, 0, None, None, np.zeros(3), car, None)
     overlay_env.close()
+
+
+@needs_numba
+@pytest.mark.parametrize("seed, randomize", [(0, False), (9, True)])
+def test_compiled_world_texture_is_the_reference_texture(seed, randomize) -> None:
+    """The world's levels, painted and halved by the compiled kernels, equal pygame's word for word: after the
+    build and after driving over tiles (each greyed tile repaints its neighbourhood)."""
+    textures = []
+    for compiled in (True, False):
+        env = HebbCarRacing(domain_randomize=randomize)
+        env._fast.compiled = compiled
+        env.reset(seed=seed)
+        built = [texels.copy() for _, texels, _ in env._fast._levels]
+        for a in fixed_actions(150):
+            env.step(a)
+        assert env.tile_visited_count >= 3
+        textures.append((built, [texels.copy() for _, texels, _ in env._fast._levels]))
+        env.close()
+    (built_c, driven_c), (built_r, driven_r) = textures
+    for c, r in zip(built_c + driven_c, built_r + driven_r):
+        np.testing.assert_array_equal(c, r)
+    assert any((a != b).any() for a, b in zip(built_r, driven_r))  # the driving did grey some texels
+
+
+def test_compiled_world_inputs_are_checked() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        car_world_kernel.halve(np.zeros((4, 6), np.uint32), np.zeros((2, 2), np.uint32))
+    with pytest.raises(ValueError, match="uint32"):
+        car_world_kernel.halve(np.zeros((4, 4), np.float32), np.zeros((2, 2), np.uint32))
+    no_grass = np.zeros((0, 4))
+    with pytest.raises(ValueError, match="same 2 polygons"):
+        car_world_kernel.paint(np.zeros((4, 4), np.uint32), 0, 0, (0, 0, 4), 0, no_grass, 0, np.zeros((2, 4, 2)),
+                               np.zeros((2, 4)), np.zeros(3, np.int64), np.zeros((1, 3)), np.zeros((2, 3)))
