@@ -64,7 +64,6 @@ class StatePixelsRenderer:
         align = 2**_LEVELS  # so every level is an exact 2**L area average of the drawing
         self._size = -(-(math.ceil(2 * PLAYFIELD * self.texels_per_metre) + 2 * self._pad) // align) * align
         self._band: pygame.Surface | None = None
-        self._band_pixels: np.ndarray | None = None  # the compiled painting's band
         # Field square and grass patches in level-0 texels (the track changes, they do not).
         field = self._texel(np.array([-PLAYFIELD, PLAYFIELD]))
         self._field_side = round(field[1] - field[0])
@@ -110,7 +109,6 @@ class StatePixelsRenderer:
         """Drop the textures (about 13 MB at 4 texels/m); a later render rebuilds them."""
         self._road_poly = None
         self._band = None
-        self._band_pixels = None
         self._levels = []
         self._checked = ()
         self._overlay.release()
@@ -159,12 +157,8 @@ class StatePixelsRenderer:
                 for level in range(1, _LEVELS + 1)
             ]
         if self.uses_compiled():
-            if self._band_pixels is None:
-                self._band_pixels = np.empty((_BAND, size), np.uint32)
-            for y0 in range(0, size, _BAND):
-                pixels = self._band_pixels[: min(_BAND, size - y0)]
-                self._paint_pixels(pixels, 0, y0)
-                self._store_pixels(pixels, 0, y0)
+            for y0 in range(0, size, _BAND):  # the reference's bands (its vertices are band-relative)
+                self._paint_levels(0, y0, min(_BAND, size - y0), size)
             return
         if self._band is None:
             self._band = pygame.Surface((size, _BAND), depth=32)
@@ -204,26 +198,17 @@ class StatePixelsRenderer:
                 h // 2, w // 2
             )
 
-    def _paint_pixels(self, pixels: np.ndarray, x0: int, y0: int) -> None:
-        """:meth:`_paint` compiled (:func:`hebb_gym.car_world_kernel.paint`): the same pixels as 0x00RRGGBB words."""
+    def _paint_levels(self, x0: int, y0: int, h: int, w: int) -> None:
+        """:meth:`_paint` then :meth:`_store` for the h x w texels at (x0, y0), compiled
+        (:func:`hebb_gym.car_world_kernel.paint_levels`): the same texels."""
         r, g, b = self._bg
         gr, gg, gb = self._grass
-        _world_kernel().paint(
-            pixels, x0, y0, (self._pad, self._pad, self._field_side), (r << 16) | (g << 8) | b,
-            self._grass_boxes, (gr << 16) | (gg << 8) | gb, self._quads, self._boxes, self._poly_tile,
-            self._tile_colours, self._poly_colours,
+        _world_kernel().paint_levels(
+            tuple(texels.reshape(size, size) for _, texels, size in self._levels), x0, y0, h, w,
+            (self._pad, self._pad, self._field_side), (r << 16) | (g << 8) | b, self._grass_boxes,
+            (gr << 16) | (gg << 8) | gb, self._quads, self._boxes, self._poly_tile, self._tile_colours,
+            self._poly_colours,
         )
-
-    def _store_pixels(self, pixels: np.ndarray, x0: int, y0: int) -> None:
-        """:meth:`_store` compiled (:func:`hebb_gym.car_world_kernel.halve`): each level from the one before."""
-        halve = _world_kernel().halve
-        src = pixels
-        h, w = pixels.shape
-        for _, texels, size in self._levels:
-            x0, y0, w, h = x0 // 2, y0 // 2, w // 2, h // 2
-            dst = texels.reshape(size, size)[y0 : y0 + h, x0 : x0 + w]
-            halve(src, dst)
-            src = dst
 
     def _update_tiles(self) -> None:
         """Repaint the neighbourhood of tiles the contact listener recoloured and refresh the levels there."""
@@ -238,9 +223,7 @@ class StatePixelsRenderer:
             x1, y1 = -(-(int(x1) + 3) // align) * align, -(-(int(y1) + 3) // align) * align
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self._size), min(y1, self._size)
             if self.uses_compiled():
-                pixels = np.empty((y1 - y0, x1 - x0), np.uint32)
-                self._paint_pixels(pixels, x0, y0)
-                self._store_pixels(pixels, x0, y0)
+                self._paint_levels(x0, y0, y1 - y0, x1 - x0)
                 continue
             region = pygame.Surface((x1 - x0, y1 - y0), depth=32)
             self._paint(region, x0, y0)
@@ -295,7 +278,7 @@ class StatePixelsRenderer:
         pad = self._pad * r / self.texels_per_metre
         # the reference's view coordinates: texel = (u0 + f*c*dx - f*s*dy, v0 + f*s*dx + f*c*dy), float32
         values[:0] = (px, py, theta, zoom, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * c, f * s)
-        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, np.array(values), car, text)
+        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, np.array(values, np.float64), car, text)
 
     def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
         """Look the view's pixel centres up in the texture level that fits the current zoom."""

@@ -61,7 +61,7 @@ def fill_polygon(pixels, extent, xs, ys, n, value, cross):  # pragma: no cover -
             maxx = max(maxx, xs[i])
         span(pixels, extent, minx, miny, maxx, value)
         return
-    for y in range(miny, maxy + 1):
+    for y in range(max(miny, 0), min(maxy, pixels.shape[0] - 1) + 1):  # rows off the array paint nothing
         m = 0
         for i in range(n):
             ip = i - 1 if i > 0 else n - 1

@@ -326,11 +326,15 @@ def test_compiled_world_texture_is_the_reference_texture(seed, randomize) -> Non
 
 
 def test_compiled_world_inputs_are_checked() -> None:
-    with pytest.raises(ValueError, match="twice"):
-        car_world_kernel.halve(np.zeros((4, 6), np.uint32), np.zeros((2, 2), np.uint32))
-    with pytest.raises(ValueError, match="uint32"):
-        car_world_kernel.halve(np.zeros((4, 4), np.float32), np.zeros((2, 2), np.uint32))
-    no_grass = np.zeros((0, 4))
+    levels = (np.zeros((64, 64), np.uint32), np.zeros((32, 32), np.uint32))
+    no_grass, no_road = np.zeros((0, 4)), (np.zeros((0, 4, 2)), np.zeros((0, 4)), np.zeros(0, np.int64))
+    args = (0, 0, 32, 32, (0, 0, 8), 0, no_grass, 0, *no_road, np.zeros((1, 3)), np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="levels\\[1\\]"):
+        car_world_kernel.paint_levels((levels[0], levels[0]), *args)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        car_world_kernel.paint_levels(levels, 2, *args[1:])
+    with pytest.raises(ValueError, match="must lie in the levels"):
+        car_world_kernel.paint_levels(levels, 0, 128, *args[2:])
     with pytest.raises(ValueError, match="same 2 polygons"):
-        car_world_kernel.paint(np.zeros((4, 4), np.uint32), 0, 0, (0, 0, 4), 0, no_grass, 0, np.zeros((2, 4, 2)),
-                               np.zeros((2, 4)), np.zeros(3, np.int64), np.zeros((1, 3)), np.zeros((2, 3)))
+        car_world_kernel.paint_levels(levels, *args[:8], np.zeros((2, 4, 2)), np.zeros((2, 4)), np.zeros(3, np.int64),
+                                      np.zeros((1, 3)), np.zeros((2, 3)))
