@@ -37,16 +37,17 @@ _LOW7 = np.uint32(0x7F7F7F7F)
 @jit
 def _halve(src, sy, sx, dst, dy, dx, h, w):  # pragma: no cover - compiled
     """dst[dy:dy+h, dx:dx+w] = pygame's half-size smoothscale of src[sy:sy+2h, sx:sx+2w]."""
+    one = np.uint32(1)
     for y in range(h):
-        top = src[sy + 2 * y]
-        bottom = src[sy + 2 * y + 1]
-        row = dst[dy + y]
+        top = src[sy + 2 * y, sx : sx + 2 * w]  # row slices: the loop below then vectorises
+        bottom = src[sy + 2 * y + 1, sx : sx + 2 * w]
+        row = dst[dy + y, dx : dx + w]
         for x in range(w):
-            a, b = top[sx + 2 * x], top[sx + 2 * x + 1]
-            across_top = (a & b) + (((a ^ b) >> 1) & _LOW7)  # per byte floor((a + b) / 2)
-            a, b = bottom[sx + 2 * x], bottom[sx + 2 * x + 1]
-            across_bottom = (a & b) + (((a ^ b) >> 1) & _LOW7)
-            row[dx + x] = (across_top & across_bottom) + (((across_top ^ across_bottom) >> 1) & _LOW7)
+            a, b = top[2 * x], top[2 * x + 1]
+            across_top = (a & b) + (((a ^ b) >> one) & _LOW7)  # per byte floor((a + b) / 2)
+            a, b = bottom[2 * x], bottom[2 * x + 1]
+            across_bottom = (a & b) + (((a ^ b) >> one) & _LOW7)
+            row[x] = (across_top & across_bottom) + (((across_top ^ across_bottom) >> one) & _LOW7)
 
 
 @jit
@@ -91,15 +92,11 @@ def _paint_levels(levels, x0, y0, h, w, field, bg, grass_boxes, grass, quads, bo
         for i in range(STRIP):
             row = strip[i]
             if fy0 <= s0 + i < fy1 and fx0 < fx1:
-                for x in range(fx0):
-                    row[x] = 0
-                for x in range(fx0, fx1):
-                    row[x] = bg
-                for x in range(fx1, w):
-                    row[x] = 0
+                row[:fx0] = 0
+                row[fx0:fx1] = bg
+                row[fx1:] = 0
             else:
-                for x in range(w):
-                    row[x] = 0
+                row[:] = 0
         for k in range(m):
             lo = min(min(ys[k, 0], ys[k, 1]), min(ys[k, 2], ys[k, 3]))
             hi = max(max(ys[k, 0], ys[k, 1]), max(ys[k, 2], ys[k, 3]))

@@ -33,8 +33,7 @@ def span(pixels, extent, x1, y, x2, value):  # pragma: no cover - compiled
     x2 = min(x2, w - 1)
     if x2 < 0 or x1 >= w:
         return
-    for x in range(x1, x2 + 1):
-        pixels[y, x] = value
+    pixels[y, x1 : x2 + 1] = value
     extent[y, 0] = min(extent[y, 0], x1)
     extent[y, 1] = max(extent[y, 1], x2)
 
