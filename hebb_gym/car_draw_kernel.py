@@ -75,20 +75,23 @@ def _view(buf, texels, size, dx, dy, step):  # pragma: no cover - compiled
     for j in range(STATE_W):
         au[j] = au0 + fc * dx[j]
         av[j] = av0 + fs * dx[j]
-    at = np.empty(STATE_W, np.int64)
+    at = np.empty(STATE_W, np.uint64)  # unsigned: no negative-index handling in the gather
+    got = np.empty(STATE_W, np.int32)
     for i in range(VIEW_ROWS):
         bu = nfs * dy[i]
         bv = fc * dy[i]
         for j in range(STATE_W):  # float32 sums truncated to int32 as numpy's astype, then kept in the texture
             u = min(max(np.int32(au[j] + bu), zero), top)
             v = min(max(np.int32(av[j] + bv), zero), top)
-            at[j] = v * size + u
-        row = buf[i]
+            at[j] = np.uint64(v) * np.uint64(size) + np.uint64(u)
         for j in range(STATE_W):
-            t = np.int32(texels[at[j]])
-            row[j, 0] = np.float32((t >> 16) & 255)
-            row[j, 1] = np.float32((t >> 8) & 255)
-            row[j, 2] = np.float32(t & 255)
+            got[j] = texels[at[j]]
+        row = buf[i].reshape(-1)
+        for j in range(STATE_W):
+            t = got[j]
+            row[3 * j] = np.float32((t >> 16) & 255)
+            row[3 * j + 1] = np.float32((t >> 8) & 255)
+            row[3 * j + 2] = np.float32(t & 255)
     for i in range(VIEW_ROWS, STATE_H):
         for j in range(STATE_W):
             for ch in range(3):
