@@ -54,8 +54,10 @@ class _Timed:
         self.steps = 0
         self.resets = 0
         self.timed_resets = 0
-        self.chunks: list[tuple[float, float, float, int, int]] = []  # per chunk: step s, draw s, reset draw s, steps, resets
-        self.frames: list[tuple[float, float, bool]] = []  # per drawing call: wall s, CPU s of this thread, in a reset
+        # per chunk: step s, draw s, reset draw s, steps, resets
+        self.chunks: list[tuple[float, float, float, int, int]] = []
+        # per drawing call: wall s, CPU s of this thread, whether in a reset
+        self.frames: list[tuple[float, float, bool]] = []
         self._in_reset = False
         base = self.env.unwrapped
         if compiled is not None:
@@ -176,8 +178,9 @@ def main(argv: list[str] | None = None) -> None:
           f"touches less):")
     step_frames = [np.array([f[:2] for f in r.frames if not f[2]]) for r in (reference, fast)]
     med = [np.median(f, axis=0) * 1e3 for f in step_frames]
-    print(f"  per frame of a step, median of {len(step_frames[1])}: reference {med[0][0]:.3f} | {med[0][1]:.3f} ms, "
-          f"{name} {med[1][0]:.3f} | {med[1][1]:.3f} ms: {med[0][0] / med[1][0]:.2f}x | {med[0][1] / med[1][1]:.2f}x")
+    print(f"  per frame of a step, median of {len(step_frames[1])}: reference {med[0][0]:.3f} | "
+          f"{med[0][1]:.3f} ms, {name} {med[1][0]:.3f} | {med[1][1]:.3f} ms: "
+          f"{med[0][0] / med[1][0]:.2f}x | {med[0][1] / med[1][1]:.2f}x")
     totals = [np.array([f[:2] for f in r.frames]).sum(axis=0) * 1e3 / r.steps for r in (reference, fast)]
     print(f"  per step, all drawing (frames, greyed tiles, the world of each reset), mean: reference "
           f"{totals[0][0]:.3f} | {totals[0][1]:.3f} ms, {name} {totals[1][0]:.3f} | {totals[1][1]:.3f} ms: "

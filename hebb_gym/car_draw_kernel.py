@@ -8,7 +8,8 @@ the same work in one compiled call, in five passes over a float32 frame:
 1. the view: each of the 96x84 pixel centres through the camera's affine map into the world texture level
    the renderer chose, with the reference's float32 arithmetic (same products and sums, same truncation);
 2. the car: Gymnasium's polygons (4 wheels, their stripes, the hull) rasterised into a label image of the
-   car's screen patch as pygame-ce's ``draw.polygon`` fills them (:mod:`hebb_gym.pygame_fill`), then area-averaged into
+   car's screen patch as pygame-ce's ``draw.polygon`` fills them (:mod:`hebb_gym.pygame_fill`), then
+   area-averaged into
    the observation cells with the reference's float32 box-filter weights, accumulated in float64, and
    composited as the reference composites;
 3. the indicator bars: the exact coverages of :class:`hebb_gym.car_overlay.CarOverlay` (the same float64
@@ -348,7 +349,7 @@ def draw_frame(
     if step.shape != (STEP_SIZE,):
         raise ValueError(f"step has shape {step.shape}; accepted: ({STEP_SIZE},) float64")
     i0, j0, value, cover = text
-    out = np.empty((STATE_H, STATE_W, 3), np.uint8)  # made here: a frame made in compiled code costs more to return
+    out = np.empty((STATE_H, STATE_W, 3), np.uint8)  # made here: one made in compiled code costs more to return
     _draw(out, buf, texels, size, dx, dy, step, *car, value, cover, i0, j0)
     return out
 

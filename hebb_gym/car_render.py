@@ -83,7 +83,8 @@ class StatePixelsRenderer:
 
     @property
     def compiled(self) -> bool | None:
-        """None: the compiled drawing where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``; True/False: forced."""
+        """None: the compiled drawing where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``;
+        True/False: forced."""
         return self._compiled
 
     @compiled.setter
@@ -271,14 +272,17 @@ class StatePixelsRenderer:
             kernel.check_level(flat, size, self._dx, self._dy)
             kernel.check_car(*car)
             if len(env.car.wheels) != kernel.WHEELS:
-                raise ValueError(f"the car has {len(env.car.wheels)} wheels; the compiled drawing knows {kernel.WHEELS}")
+                raise ValueError(
+                    f"the car has {len(env.car.wheels)} wheels; the compiled drawing knows {kernel.WHEELS}"
+                )
             self._checked = (flat, car)
         c, s = math.cos(theta), math.sin(theta)
         f = r / zoom
         pad = self._pad * r / self.texels_per_metre
         # the reference's view coordinates: texel = (u0 + f*c*dx - f*s*dy, v0 + f*s*dx + f*c*dy), float32
         values[:0] = (px, py, theta, zoom, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * c, f * s)
-        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, np.array(values, np.float64), car, text)
+        step = np.array(values, np.float64)
+        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, step, car, text)
 
     def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
         """Look the view's pixel centres up in the texture level that fits the current zoom."""

@@ -137,13 +137,16 @@ def paint_levels(levels: tuple[np.ndarray, ...], x0: int, y0: int, h: int, w: in
         side = levels[0].shape[0] >> k
         if (not isinstance(level, np.ndarray) or level.dtype != np.uint32 or level.shape != (side, side)
                 or not level.flags.c_contiguous):
-            raise ValueError(f"levels[{k}] must be a C-contiguous uint32 ({side}, {side}) array, half the one before")
+            raise ValueError(
+                f"levels[{k}] must be a C-contiguous uint32 ({side}, {side}) array, half the one before"
+            )
     if STRIP % align or min(x0, y0, h, w) < 0 or any(v % align for v in (x0, y0, h, w)):
         raise ValueError(f"x0={x0}, y0={y0}, h={h}, w={w} must be multiples of {align} (and of {STRIP} for h)")
     if h % STRIP or 2 * levels[0].shape[0] < max(x0 + w, y0 + h):
         raise ValueError(f"the band {w}x{h} at ({x0}, {y0}) must lie in the levels (h a multiple of {STRIP})")
     n = len(quads)
-    if quads.shape != (n, 4, 2) or boxes.shape != (n, 4) or poly_tile.shape != (n,) or poly_colours.shape != (n, 3):
+    shapes = (quads.shape, boxes.shape, poly_tile.shape, poly_colours.shape)
+    if shapes != ((n, 4, 2), (n, 4), (n,), (n, 3)):
         raise ValueError(
             f"quads {quads.shape}, boxes {boxes.shape}, poly_tile {poly_tile.shape} and poly_colours "
             f"{poly_colours.shape} must describe the same {n} polygons: (N, 4, 2), (N, 4), (N,), (N, 3)"

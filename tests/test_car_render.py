@@ -205,7 +205,8 @@ def both_drawings(seed: int, actions: np.ndarray) -> tuple[np.ndarray, np.ndarra
 @pytest.mark.parametrize("seed, actions", [(0, "fixed"), (7, "fixed"), (3, "steering"), (11, "steering")])
 def test_compiled_frames_are_the_reference_frames(seed, actions) -> None:
     """Zoom-in, driving, tiles turning grey, bars moving: the compiled frames are the reference's (measured:
-    identical on every pixel; the bound leaves room for the car's box filter, float64 sums against BLAS's float32)."""
+    identical on every pixel; the bound leaves room for the car's box filter, float64 sums against BLAS's
+    float32)."""
     acts = fixed_actions() if actions == "fixed" else steering_actions(STEPS, seed)
     compiled, reference, rewards = both_drawings(seed, acts)
     assert len(compiled) == STEPS
@@ -259,7 +260,8 @@ def test_fast_car_switch_selects_the_drawing(monkeypatch) -> None:
 
 @needs_numba
 def test_compiled_fill_is_pygames_polygon_fill() -> None:
-    """Random convex quadrilaterals and octagons, some beyond the surface's edges: the same pixels as pygame.draw.polygon."""
+    """Random convex quadrilaterals and octagons, some beyond the surface's edges: the same pixels as
+    pygame.draw.polygon."""
     rng = np.random.default_rng(0)
     h, w = 40, 50
     for trial in range(300):
@@ -336,5 +338,5 @@ def test_compiled_world_inputs_are_checked() -> None:
     with pytest.raises(ValueError, match="must lie in the levels"):
         car_world_kernel.paint_levels(levels, 0, 128, *args[2:])
     with pytest.raises(ValueError, match="same 2 polygons"):
-        car_world_kernel.paint_levels(levels, *args[:8], np.zeros((2, 4, 2)), np.zeros((2, 4)), np.zeros(3, np.int64),
-                                      np.zeros((1, 3)), np.zeros((2, 3)))
+        car_world_kernel.paint_levels(levels, *args[:8], np.zeros((2, 4, 2)), np.zeros((2, 4)),
+                                      np.zeros(3, np.int64), np.zeros((1, 3)), np.zeros((2, 3)))
