@@ -17,11 +17,14 @@ Two measurements, both of the Hebbian agent (rule ABCD_lr, fast renderer, early 
 * **ES**: env-steps/s of whole generations on the ``process`` backend, driven as the trainer drives a
   backend (ask, generation, tell); the first generation (start-up, env creation) is not timed.
 
-The plain path (``HEBB_GYM_FAST_CAR=0``: resize and convolutions individual by individual and the torch
-kernels for the plastic update, as before the batched front end and the fused update) and the default path
-(with numba installed, the plastic update is ``agents.policies.fused_update``'s compiled pass) alternate in
-every repeat (plain, fast, plain, fast, ...) with the same seeds; medians and the ratio of the medians are
-printed, and the ratio of each back-to-back pair. Both paths draw with the same fast renderer.
+The plain path (``HEBB_GYM_FAST_CAR=0``: resize and convolutions individual by individual, the torch
+kernels for the plastic update and the fast renderer's reference drawing, numpy and pygame, as before the
+batched front end, the fused update and the compiled drawing) and the default path (with numba installed,
+the plastic update is ``agents.policies.fused_update``'s compiled pass and the drawing
+``hebb_gym.car_world_kernel``'s and ``hebb_gym.car_draw_kernel``'s, the same pixels) alternate in every
+repeat (plain, fast, plain, fast, ...) with the same seeds; medians and the ratio of the medians are
+printed, and the ratio of each back-to-back pair. Both paths use the fast renderer, which reads the switch
+at every frame, so the split run's shared envs draw the way the path being timed selects.
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py, beside this script)
+from hebb_gym.fast_car import ENV_VAR  # noqa: E402
 
 CAR = "HebbCarRacing-Default-v0"
-ENV_VAR = "HEBB_GYM_FAST_CAR"
 PARTS = ("simulation", "drawing", "resets", "preprocessing", "convolutions", "dense forward",
          "plastic update", "other")
 
@@ -245,6 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from agents.policies import fused_update
 
     print(f"fused plastic update on the fast path: {'yes (numba)' if fused_update.AVAILABLE else 'no (numba absent)'}")
+    from hebb_gym import car_draw_kernel
+
+    print(f"compiled drawing on the fast path: {'yes (numba)' if car_draw_kernel.AVAILABLE else 'no (numba absent)'}")
     print(f"HebbianPolicy ABCD_lr on {CAR}, fast renderer, {args.max_steps}-step episodes (early stop off); "
           f"split: {args.split_individuals} individuals x 1 episode in one process; "
           f"ES: popsize {args.popsize}, {args.workers} worker(s), {args.generations} timed generation(s); "

@@ -4,7 +4,8 @@ and the score, each as Gymnasium draws it on its 1000x800 screen and area-averag
 The car is rasterised with pygame at screen resolution on a small patch around it (the camera turns
 with the hull, so the hull's screen polygons depend on the zoom only); the bars are exact rectangle
 coverages (pygame fills whole pixels, so a bar's picture depends on one integer); the score is rendered
-with Gymnasium's font once per distinct string.
+with Gymnasium's font once per distinct string. This is the reference drawing; :meth:`CarOverlay.kernel_inputs`
+hands the same car, score patch and indicator values to the compiled one (:mod:`hebb_gym.car_draw_kernel`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,13 @@ class CarOverlay:
                 ]
         pts_arr = np.array(pts)
         self._car_box = (*(pts_arr.min(axis=0) - 0.3), *(pts_arr.max(axis=0) + 0.3))  # x0, y0, x1, y1 metres
+        # the same car as arrays, for the compiled drawing (hebb_gym.car_draw_kernel.check_car)
+        self._kernel_car = (
+            np.array([*self._car_box, *self._hull_colour, *self._wheel_colour], np.float64),
+            np.array([vert for p in self._hull_polys for vert in p], np.float64).reshape(-1, 2),
+            np.cumsum([0] + [len(p) for p in self._hull_polys]).astype(np.int64),
+            np.array(self._wheel_poly, np.float64).reshape(-1, 2),
+        )
 
     def _car_patch(self, zoom: float) -> tuple:
         """Drawing surface, box-filter weights and hull polygons for the car's screen box at ``zoom``."""
@@ -191,19 +199,7 @@ class CarOverlay:
 
     def _draw_indicators(self, out: np.ndarray, env: Any) -> None:
         """Speed, wheel speeds, steering and yaw-rate bars plus the score, as exact area coverages."""
-        car = env.car
-        vx, vy = car.hull.linearVelocity
-        wheels = car.wheels
-        values = (
-            math.sqrt(vx * vx + vy * vy),
-            wheels[0].omega,
-            wheels[1].omega,
-            wheels[2].omega,
-            wheels[3].omega,
-            wheels[0].joint.angle,
-            car.hull.angularVelocity,
-        )
-        for k, value in enumerate(values):
+        for k, value in enumerate(_indicator_values(env.car)):
             if abs(value) <= 1e-4:
                 continue
             val = value * _IND_SCALE[k]
@@ -251,27 +247,78 @@ class CarOverlay:
 
     def _draw_score(self, out: np.ndarray, text: str) -> None:
         """The score text, rendered with Gymnasium's font once per distinct string."""
-        if text != self._text_key:
-            if self._font is None:
-                pygame.font.init()
-                self._font = pygame.font.Font(pygame.font.get_default_font(), 42)
-            surf = self._font.render(text, True, (255, 255, 255), (0, 0, 0))
-            box = surf.get_rect()
-            box.center = (60, WINDOW_H - WINDOW_H * 2.5 / 40.0)
-            grey = pygame.surfarray.array3d(surf)[:, :, 0].T.astype(np.float32)  # (h, w)
-            x_lo, y_lo = box.x, box.y
-            x_hi, y_hi = x_lo + box.w, y_lo + box.h
-            j0, j1 = int(max(x_lo, 0) // SX), min(math.ceil(x_hi / SX), STATE_W)
-            i0, i1 = int(max(y_lo, 0) // SY), min(math.ceil(y_hi / SY), STATE_H)
-            wx = _box_weights(j0 * SX, j1 - j0, SX, x_lo, x_hi)
-            wy = _box_weights(i0 * SY, i1 - i0, SY, y_lo, y_hi)
-            cover = wy.sum(axis=1)[:, None] * wx.sum(axis=1)[None, :]
-            self._text_patch = (i0, j0, wy @ grey @ wx.T, cover)
-            self._text_key = text
-        i0, j0, value, cover = self._text_patch
+        i0, j0, value, cover = self._score_patch(text)
         region = out[i0 : i0 + value.shape[0], j0 : j0 + value.shape[1]]
         region *= (1.0 - cover)[:, :, None]
         region += value[:, :, None]
+
+    def _score_patch(self, text: str) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """(i0, j0, value, cover) of the score ``text``: its grey sum and its coverage per cell, float32."""
+        if text != self._text_key:
+            self._text_patch = self._render_score(text)
+            self._text_key = text
+        return self._text_patch
+
+    def _render_score(self, text: str) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Render ``text`` with Gymnasium's font and area-average it into observation cells."""
+        if self._font is None:
+            pygame.font.init()
+            self._font = pygame.font.Font(pygame.font.get_default_font(), 42)
+        surf = self._font.render(text, True, (255, 255, 255), (0, 0, 0))
+        box = surf.get_rect()
+        box.center = (60, WINDOW_H - WINDOW_H * 2.5 / 40.0)
+        grey = pygame.surfarray.array3d(surf)[:, :, 0].T.astype(np.float32)  # (h, w)
+        x_lo, y_lo = box.x, box.y
+        x_hi, y_hi = x_lo + box.w, y_lo + box.h
+        j0, j1 = int(max(x_lo, 0) // SX), min(math.ceil(x_hi / SX), STATE_W)
+        i0, i1 = int(max(y_lo, 0) // SY), min(math.ceil(y_hi / SY), STATE_H)
+        wx = _box_weights(j0 * SX, j1 - j0, SX, x_lo, x_hi)
+        wy = _box_weights(i0 * SY, i1 - i0, SY, y_lo, y_hi)
+        cover = wy.sum(axis=1)[:, None] * wx.sum(axis=1)[None, :]
+        return (i0, j0, wy @ grey @ wx.T, cover)
+
+    # ------------------------------------------------------------------ inputs of the compiled drawing
+    def kernel_inputs(self, env: Any) -> tuple[tuple, tuple, list[float]]:
+        """What :func:`hebb_gym.car_draw_kernel.draw_frame` draws of ``env`` this step.
+
+        (car arrays, fixed for a car's life: see :func:`hebb_gym.car_draw_kernel.check_car`; the score's patch
+        (i0, j0, value, cover); the per-step values: x, y, angle, phase of each wheel, then the indicators).
+        """
+        car = env.car
+        if car is not self._car:
+            self._car_geometry(car)
+        values: list[float] = []
+        for wheel in car.wheels:
+            x, y = wheel.position
+            values += (x, y, wheel.angle, wheel.phase)
+        values += _indicator_values(car)
+        text = f"{env.reward:04.0f}"
+        patch = _SCORES.get(text)
+        if patch is None:  # a score string is rendered once per process (the reference: once per change)
+            if len(_SCORES) >= 4096:
+                _SCORES.clear()
+            patch = _SCORES[text] = self._render_score(text)
+        return self._kernel_car, patch, values
+
+
+#: Score patches of the compiled drawing by string, shared by the overlays of a process (a few hundred strings
+#: in practice, about 1 KB each): rendering one costs about 0.3 ms, and the score changes every few steps.
+_SCORES: dict[str, tuple[int, int, np.ndarray, np.ndarray]] = {}
+
+
+def _indicator_values(car: Any) -> tuple[float, ...]:
+    """The indicators' quantities in Gymnasium's order: speed, four wheel speeds, steering, yaw rate."""
+    vx, vy = car.hull.linearVelocity
+    wheels = car.wheels
+    return (
+        math.sqrt(vx * vx + vy * vy),
+        wheels[0].omega,
+        wheels[1].omega,
+        wheels[2].omega,
+        wheels[3].omega,
+        wheels[0].joint.angle,
+        car.hull.angularVelocity,
+    )
 
 
 def _wheel_stripe(phase: float) -> list[tuple[float, float]] | None:

@@ -10,6 +10,11 @@ draws the car, the indicator bar and the score over it (:mod:`hebb_gym.car_overl
 the rounding of pygame's smoothscale. The result matches Gymnasium's frame to a fraction of a grey
 level on average (see tests/test_car_render.py) at a small fraction of the cost
 (benchmarks/car_render.py). Screen sizes shared by both parts: :mod:`hebb_gym.car_screen`.
+
+That drawing (pygame for the world, numpy and pygame, some 60 calls, for each frame) is the reference.
+Where numba is importable the same pixels come from compiled kernels instead, unless ``HEBB_GYM_FAST_CAR=0``
+(:mod:`hebb_gym.fast_car`): the world and its levels from :mod:`hebb_gym.car_world_kernel`, each frame from
+one call of :mod:`hebb_gym.car_draw_kernel`.
 """
 
 from __future__ import annotations
@@ -26,19 +31,15 @@ from gymnasium.envs.box2d.car_racing import (
     STATE_H,
     STATE_W,
     WINDOW_H,
-    WINDOW_W,
     ZOOM,
 )
 
+from hebb_gym import fast_car
 from hebb_gym.car_overlay import CarOverlay
-from hebb_gym.car_screen import CAR_X, CAR_Y, SX, SY, VIEW_ROWS, rgb
+from hebb_gym.car_screen import CAR_X, CAR_Y, SHRINK_X, SHRINK_Y, SX, SY, VIEW_ROWS, rgb
 
 __all__ = ["StatePixelsRenderer"]
 
-#: Gain of pygame's smoothscale 1000 -> 96 (x) and 800 -> 96 (y) passes: 16.16 fixed-point
-#: step times its truncated reciprocal; each pass then truncates to an integer.
-_SHRINK_X = (65536 * WINDOW_W // STATE_W) * (2**32 // (65536 * WINDOW_W // STATE_W)) / 2**32
-_SHRINK_Y = (65536 * WINDOW_H // STATE_H) * (2**32 // (65536 * WINDOW_H // STATE_H)) / 2**32
 #: Coarse texture levels (each half the resolution) for the zoom-in of the first second.
 _LEVELS = 5
 #: Level-0 rows drawn at a time when a track is built (a multiple of 2**_LEVELS).
@@ -46,10 +47,18 @@ _BAND = 256
 
 
 class StatePixelsRenderer:
-    """Draws ``state_pixels`` for a CarRacing env from a per-track world texture; one per env."""
+    """Draws ``state_pixels`` for a CarRacing env from a per-track world texture; one per env.
 
-    def __init__(self, texels_per_metre: float = 4.0) -> None:
+    ``compiled``: how the world texture and each frame are drawn. None (default): by the compiled kernels
+    (:mod:`hebb_gym.car_world_kernel`, :mod:`hebb_gym.car_draw_kernel`) where numba is importable, unless
+    ``HEBB_GYM_FAST_CAR=0`` (:mod:`hebb_gym.fast_car`, read at every frame and world update) selects the
+    reference drawing (pygame and numpy: this module and :mod:`hebb_gym.car_overlay`); True or False: always
+    the one or the other. Both give the same pixels (tests/test_car_render.py).
+    """
+
+    def __init__(self, texels_per_metre: float = 4.0, compiled: bool | None = None) -> None:
         self.texels_per_metre = float(texels_per_metre)
+        self.compiled = compiled
         # Black margin around the field, wide enough to stay >= 1 texel at the coarsest level.
         self._pad = 2**_LEVELS
         align = 2**_LEVELS  # so every level is an exact 2**L area average of the drawing
@@ -69,6 +78,28 @@ class StatePixelsRenderer:
         rows = (WINDOW_H - (np.arange(VIEW_ROWS) + 0.5) * SY) - CAR_Y
         self._dx = cols.astype(np.float32)
         self._dy = rows.astype(np.float32)
+        self._buf = np.empty((STATE_H, STATE_W, 3), np.float32)  # the compiled drawing's float frame
+        self._checked: tuple[Any, ...] = ()  # texture levels and car arrays check_level/check_car accepted
+
+    @property
+    def compiled(self) -> bool | None:
+        """None: the compiled drawing where numba is importable, unless ``HEBB_GYM_FAST_CAR=0``;
+        True/False: forced."""
+        return self._compiled
+
+    @compiled.setter
+    def compiled(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"compiled={value!r} is not accepted; accepted: None, True, False")
+        if value and not _kernel().AVAILABLE:
+            raise RuntimeError('compiled=True needs numba: pip install "hebb-gym[speed]"')
+        self._compiled = value
+
+    def uses_compiled(self) -> bool:
+        """Whether the next frame is drawn by the compiled kernel."""
+        if self._compiled is None:
+            return fast_car.fast_path_enabled() and _kernel().AVAILABLE
+        return self._compiled
 
     # ------------------------------------------------------------------ world texture
     def invalidate(self) -> None:
@@ -80,6 +111,7 @@ class StatePixelsRenderer:
         self._road_poly = None
         self._band = None
         self._levels = []
+        self._checked = ()
         self._overlay.release()
 
     def _texel(self, pts: np.ndarray) -> np.ndarray:
@@ -97,14 +129,21 @@ class StatePixelsRenderer:
         paints: list[Any] = []
         tile_entry = np.zeros(len(tiles), dtype=np.int64)
         new_poly = []
+        # for the compiled painting: each polygon's tile (its colour is that tile's row), or its own colour
+        poly_tile = np.full(len(env.road_poly), -1, dtype=np.int64)
+        poly_colours = np.zeros((len(env.road_poly), 3))
         for k, (poly, colour) in enumerate(env.road_poly):
             i = by_id.get(id(colour))
             if i is not None:
                 tiles[i].color = colours[i]
                 colour = colours[i]
                 tile_entry[i] = k
+                poly_tile[k] = i
+            else:
+                poly_colours[k] = tuple(colour)[:3]
             new_poly.append((poly, colour))
             paints.append(colour)
+        self._poly_tile, self._poly_colours = poly_tile, poly_colours
         env.road_poly[:] = new_poly
         self._road_poly = env.road_poly
         quads = self._texel(np.array([poly for poly, _ in new_poly], dtype=np.float64).reshape(-1, 4, 2))
@@ -118,6 +157,10 @@ class StatePixelsRenderer:
                 (self.texels_per_metre / 2**level, np.zeros((size >> level) ** 2, np.uint32), size >> level)
                 for level in range(1, _LEVELS + 1)
             ]
+        if self.uses_compiled():
+            for y0 in range(0, size, _BAND):  # the reference's bands (its vertices are band-relative)
+                self._paint_levels(0, y0, min(_BAND, size - y0), size)
+            return
         if self._band is None:
             self._band = pygame.Surface((size, _BAND), depth=32)
         for y0 in range(0, size, _BAND):
@@ -156,6 +199,18 @@ class StatePixelsRenderer:
                 h // 2, w // 2
             )
 
+    def _paint_levels(self, x0: int, y0: int, h: int, w: int) -> None:
+        """:meth:`_paint` then :meth:`_store` for the h x w texels at (x0, y0), compiled
+        (:func:`hebb_gym.car_world_kernel.paint_levels`): the same texels."""
+        r, g, b = self._bg
+        gr, gg, gb = self._grass
+        _world_kernel().paint_levels(
+            tuple(texels.reshape(size, size) for _, texels, size in self._levels), x0, y0, h, w,
+            (self._pad, self._pad, self._field_side), (r << 16) | (g << 8) | b, self._grass_boxes,
+            (gr << 16) | (gg << 8) | gb, self._quads, self._boxes, self._poly_tile, self._tile_colours,
+            self._poly_colours,
+        )
+
     def _update_tiles(self) -> None:
         """Repaint the neighbourhood of tiles the contact listener recoloured and refresh the levels there."""
         if np.array_equal(self._tile_colours, self._drawn_colours):
@@ -168,6 +223,9 @@ class StatePixelsRenderer:
             x0, y0 = (int(x0) - 2) // align * align, (int(y0) - 2) // align * align
             x1, y1 = -(-(int(x1) + 3) // align) * align, -(-(int(y1) + 3) // align) * align
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self._size), min(y1, self._size)
+            if self.uses_compiled():
+                self._paint_levels(x0, y0, y1 - y0, x1 - x0)
+                continue
             region = pygame.Surface((x1 - x0, y1 - y0), depth=32)
             self._paint(region, x0, y0)
             self._store(region, x0, y0)
@@ -184,24 +242,51 @@ class StatePixelsRenderer:
         hull = env.car.hull
         px, py = hull.position
         theta = hull.angle
+        if self.uses_compiled():
+            return self._render_compiled(env, px, py, theta, zoom)
         out = np.empty((STATE_H, STATE_W, 3), np.float32)
         out[:VIEW_ROWS] = self._sample(px, py, theta, zoom)
         out[VIEW_ROWS:] = 0.0
         self._overlay.draw(out, env, px, py, theta, zoom)
         # Gymnasium's frame goes through pygame's smoothscale, whose fixed-point box filter
         # truncates twice (x pass, then y pass) and so darkens by up to 2 levels: do the same.
-        out *= _SHRINK_X
+        out *= SHRINK_X
         np.floor(out, out=out)
-        out *= _SHRINK_Y
+        out *= SHRINK_Y
         return out.astype(np.uint8)  # values are convex mixes of 0..255 colours, truncation = floor
+
+    def _level(self, zoom: float) -> int:
+        """The coarsest texture level whose texel is no wider than an observation pixel at ``zoom``."""
+        footprint = SX / zoom  # metres per observation pixel
+        level = 0
+        while level + 1 < len(self._levels) and footprint * self._levels[level + 1][0] >= 1.0:
+            level += 1
+        return level
+
+    def _render_compiled(self, env: Any, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
+        """The same frame as the reference drawing, by :func:`hebb_gym.car_draw_kernel.draw_frame`."""
+        kernel = _kernel()
+        r, flat, size = self._levels[self._level(zoom)]
+        car, text, values = self._overlay.kernel_inputs(env)
+        if len(self._checked) != 2 or flat is not self._checked[0] or car is not self._checked[1]:
+            kernel.check_level(flat, size, self._dx, self._dy)
+            kernel.check_car(*car)
+            if len(env.car.wheels) != kernel.WHEELS:
+                raise ValueError(
+                    f"the car has {len(env.car.wheels)} wheels; the compiled drawing knows {kernel.WHEELS}"
+                )
+            self._checked = (flat, car)
+        c, s = math.cos(theta), math.sin(theta)
+        f = r / zoom
+        pad = self._pad * r / self.texels_per_metre
+        # the reference's view coordinates: texel = (u0 + f*c*dx - f*s*dy, v0 + f*s*dx + f*c*dy), float32
+        values[:0] = (px, py, theta, zoom, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * c, f * s)
+        step = np.array(values, np.float64)
+        return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, step, car, text)
 
     def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
         """Look the view's pixel centres up in the texture level that fits the current zoom."""
-        footprint = SX / zoom  # metres per observation pixel
-        level = 0
-        # the coarsest level whose texel is no wider than an observation pixel
-        while level + 1 < len(self._levels) and footprint * self._levels[level + 1][0] >= 1.0:
-            level += 1
+        level = self._level(zoom)
         r, flat, size = self._levels[level]
         c, s = math.cos(theta), math.sin(theta)
         f = r / zoom
@@ -222,6 +307,26 @@ class StatePixelsRenderer:
         vi += ui
         texels = flat.take(vi).view(np.uint8).reshape(VIEW_ROWS, STATE_W, 4)
         return texels[:, :, 2::-1]  # pygame's 32-bit surfaces store B, G, R, A
+
+
+_KERNEL: Any = None
+
+
+def _kernel() -> Any:
+    """:mod:`hebb_gym.car_draw_kernel`, imported at the first use (it imports numba, which takes a while)."""
+    global _KERNEL
+    if _KERNEL is None:
+        from hebb_gym import car_draw_kernel
+
+        _KERNEL = car_draw_kernel
+    return _KERNEL
+
+
+def _world_kernel() -> Any:
+    """:mod:`hebb_gym.car_world_kernel`, imported at the first use (it imports numba)."""
+    from hebb_gym import car_world_kernel
+
+    return car_world_kernel
 
 
 def _pixels(surface: pygame.Surface) -> np.ndarray:

@@ -20,14 +20,14 @@ on torch's path the scaling and the pooling are element-wise, each individual's 
 the same shapes whatever P is, and ``tanh`` runs on row-padded buffers
 (:func:`agents.policies.networks.activation_buffer`), so every row is vectorised alike.
 
-``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made) selects the plain path instead, and
-with it torch's plastic update instead of the fused one (:mod:`agents.policies.fused_update`).
+``HEBB_GYM_FAST_CAR=0`` in the environment (read when a batch is made; :mod:`hebb_gym.fast_car`) selects the
+plain path instead, and with it torch's plastic update instead of the fused one
+(:mod:`agents.policies.fused_update`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
@@ -35,17 +35,9 @@ import torch.nn.functional as F
 
 from agents.policies import conv_kernel
 from agents.policies.networks import CAR_IMAGE_SIZE, NetSpec, activation_buffer, max_pool2
+from hebb_gym.fast_car import ENV_VAR, fast_path_enabled
 
-__all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]
-
-#: Environment variable that turns the car's fast paths off (``"0"``): every image policy then uses the plain
-#: front end, and Hebbian ones torch's plastic update.
-ENV_VAR = "HEBB_GYM_FAST_CAR"
-
-
-def fast_path_enabled() -> bool:
-    """Whether new batches use :class:`ImageFeatures` (unless ``HEBB_GYM_FAST_CAR=0``)."""
-    return os.environ.get(ENV_VAR, "1") != "0"
+__all__ = ["ENV_VAR", "ImageFeatures", "fast_path_enabled"]  # the switch is hebb_gym.fast_car's, re-exported
 
 
 class ImageFeatures:
