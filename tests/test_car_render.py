@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pygame
@@ -172,14 +175,13 @@ needs_numba = pytest.mark.skipif(
 
 
 def steering_actions(n: int, seed: int) -> np.ndarray:
-    """Random smoothed steering with gas and some braking from the first step (the car leaves the road too)."""
-    rng = np.random.default_rng(seed)
-    actions = np.zeros((n, 3), np.float32)
-    steer = 0.0
-    for t in range(n):
-        steer = float(np.clip(0.9 * steer + 0.3 * rng.normal(), -1.0, 1.0))
-        actions[t] = (steer, 0.5 if rng.random() < 0.6 else 0.0, 0.3 if rng.random() < 0.1 else 0.0)
-    return actions
+    """Random smoothed steering with gas and some braking from the first step (the car leaves the road too):
+    the benchmark's driving (benchmarks/car_render.py), so the test draws what the timing draws."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "car_render.py"
+    spec = importlib.util.spec_from_file_location("bench_car_render", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.action_sequence(n, seed)
 
 
 def both_drawings(seed: int, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
