@@ -127,6 +127,12 @@ def test_presets_load_override_and_are_recorded(tmp_path):
                 "--out", str(tmp_path / "run")]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     assert (saved["preset"], saved["popsize"], saved["sigma"], saved["obs_norm"]) == ("fast", 4, 0.02, True)
+    # a bool the preset turns on can be turned off by its flag (and one it leaves off turned on)
+    assert cli(["train", "--preset", "fast", "--agent", "static", "--popsize", "4", "--generations", "1",
+                "--max-steps", "10", "--backend", "serial", "--centre-episodes", "1", "--quiet", "--no-obs-norm",
+                "--env-termination", "--out", str(tmp_path / "off")]) == 0
+    saved = json.loads((tmp_path / "off" / "config.json").read_text())["train"]
+    assert (saved["obs_norm"], saved["env_termination"]) == (False, True)
     with pytest.raises(ValueError, match="preset='nope' is not known; accepted: .*fast"):
         TrainConfig.from_preset("nope")
 

@@ -1,8 +1,7 @@
 """Command-line flags generated from settings (:mod:`agents.util.settings`), and values read back from them.
 
 A setting ``name`` becomes ``--name`` (underscores as dashes) with the setting's parser, default, help
-and accepted values; a bool that defaults to False is a switch, one that defaults to True is turned off
-by ``--no-name``; tuples are comma-separated (and the flag may be repeated), dicts JSON objects or their
+and accepted values; a bool is ``--name`` / ``--no-name`` (either may override a preset's value); tuples are comma-separated (and the flag may be repeated), dicts JSON objects or their
 setting's own parser. Metadata ``flag`` / ``flag_type`` / ``from_flag`` give a setting another spelling;
 ``shorthand`` adds a second flag setting one key of a dict (``--physics`` is ``--env-kwargs backend=...``).
 """
@@ -60,10 +59,11 @@ def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setti
         f = _flag_setting(s)
         kwargs: dict[str, Any] = {"dest": prefix + s.name, "default": argparse.SUPPRESS if given_only else f.default}
         help_text = f.help
-        if f.kind == "bool" and not f.optional:
-            kwargs["action"] = "store_false" if f.default else "store_true"
-            if f.default:
-                help_text = f"turn off {help_text}"
+        option = flag_of(s, prefix)
+        if f.kind == "bool" and not f.optional:  # --name and --no-name, so either overrides a preset
+            kwargs["action"] = argparse.BooleanOptionalAction
+            option = "--" + (prefix + (s.flag or s.name)).replace("_", "-")
+            help_text = f"{help_text} (default: {'on' if f.default else 'off'})"
         else:
             kwargs["type"] = _argparse_type(f)
             if f.kind == "tuple":  # comma-separated, and the flag may be repeated: --env-module a --env-module b
@@ -73,7 +73,7 @@ def add_settings(parser: argparse.ArgumentParser | Any, settings: Iterable[Setti
                 kwargs["metavar"] = "{" + ",".join(map(str, f.choices)) + "}"
             if f.default is not None and f.default != {}:
                 help_text = f"{help_text} (default: {_shown(f.default)})"
-        parser.add_argument(flag_of(s, prefix), help=help_text, **kwargs)
+        parser.add_argument(option, help=help_text, **kwargs)
         if s.shorthand is not None:
             flag, key, choices, text = s.shorthand
             parser.add_argument("--" + (prefix + flag).replace("_", "-"), dest=f"{prefix}{s.name}__{flag}",
