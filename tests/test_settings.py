@@ -97,9 +97,12 @@ def test_the_generator_handles_every_kind_of_field():
     parser = argparse.ArgumentParser()
     settings = add_settings(parser, settings_of(Toy).values())
     assert [a.option_strings[0] for a in parser._actions[1:]] == [
-        "--switch", "--no-on", "--count", "--rate", "--name", "--path", "--limit", "--maybe", "--ids", "--extra",
+        "--switch", "--on", "--count", "--rate", "--name", "--path", "--limit", "--maybe", "--ids", "--extra",
         "--use-preset"]
     assert Toy(**setting_values(parser.parse_args([]), settings)) == Toy()
+    # every bool has both spellings, so either overrides a preset's value
+    assert [a.option_strings for a in parser._actions[1:3]] == [["--switch", "--no-switch"], ["--on", "--no-on"]]
+    assert Toy(**setting_values(parser.parse_args(["--no-switch", "--on"]), settings)) == Toy()
     argv = ["--switch", "--no-on", "--count", "7", "--rate", "1e-3", "--name", "b", "--path", "/p", "--limit", "4",
             "--maybe", "false", "--ids", "u,v", "--extra", '{"k": 1}', "--use-preset", "fast"]
     assert Toy(**setting_values(parser.parse_args(argv), settings)) == Toy(
