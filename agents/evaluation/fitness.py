@@ -1,8 +1,9 @@
 """Training fitness: a slice of the population runs the lockstep loop on every training variant.
 
 The fitness of an individual is the mean over the training variants (the meta-task; see
-:func:`combine_variants` for the other ways the trainer can weigh them) of its per-episode task score with the task's early stop (:mod:`agents.evaluation.scores`: the return for
-the car, ``info["distance"]`` for the quadruped), from :func:`agents.evaluation.rollout.rollout`.
+:func:`combine_variants` for the other ways the trainer can weigh them) of its per-episode task
+score with the task's early stop (:mod:`agents.evaluation.scores`: the return for the car,
+``info["distance"]`` for the quadruped), from :func:`agents.evaluation.rollout.rollout`.
 
 :meth:`EnvPool.stepper` chooses how the envs are stepped: MuJoCo quadrupeds through
 :class:`hebb_gym.ant_batch.AntBatch` (Ant-v5's step vectorised over envs, bit-for-bit equal to
