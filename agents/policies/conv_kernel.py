@@ -38,15 +38,12 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # optional: torch's convolutions are the fallback
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
+from hebb_gym import numba_jit
 
 __all__ = ["AVAILABLE", "check_args", "conv_stack", "fits", "workspace"]
 
-#: Whether numba is importable (the compiled conv stack can be used).
-AVAILABLE = numba is not None
+#: Whether numba is importable (the compiled conv stack can be used; torch's convolutions are the fallback).
+AVAILABLE = numba_jit.AVAILABLE
 
 #: Input side, kernel sides and strides, as in agents.policies.networks (each conv followed by 2x2 max pooling).
 SIZE, K1, S1, K2, S2 = 84, 3, 1, 5, 2
@@ -61,11 +58,8 @@ _P = (1.0, 0.13381026685237885, 0.0034955888986587524, 2.0609095372492447e-05, 1
 _Q = (1.0, 0.4671434164047241, 0.025876985862851143, 0.0003285636194050312, 7.776565098538413e-07)
 
 
-def _compiled(function):
-    """numba.njit with the kernel's options (lazy: compiled, or loaded from numba's cache, at the first call)."""
-    if numba is None:
-        return function
-    return numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"contract"}, error_model="numpy")(function)
+#: numba.njit with the kernel's options (lazy: compiled, or loaded from numba's cache, at the first call).
+_compiled = numba_jit.jit(fastmath={"contract"}, error_model="numpy")
 
 
 def fits(conv_shapes: tuple[tuple[int, ...], ...], strides: tuple[int, ...]) -> bool:
@@ -244,7 +238,7 @@ def conv_stack(
     ``w1 (P, c1, C, 3, 3)`` and ``w2 (P, c2, c1, 5, 5)`` float32 C-contiguous (torch's layout per individual);
     ``work`` from :func:`workspace`. Shapes are checked once, where the buffers are made (:func:`check_args`).
     """
-    if numba is None:
+    if not numba_jit.AVAILABLE:
         raise RuntimeError('the compiled conv stack needs numba: pip install "hebb-gym[speed]"')
     _conv_stack(images, w1, w2, n_envs, np.float32(low), np.float32(1.0 / span), out, *work)
 

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # optional: the torch kernels are the fallback
-    import numba
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
+from hebb_gym import numba_jit
 
 __all__ = ["AVAILABLE", "check_args", "fused_step"]
 
-#: Whether numba is importable (the fused kernel can be used).
-AVAILABLE = numba is not None
+#: Whether numba is importable (the fused kernel can be used; the torch kernels are the fallback).
+AVAILABLE = numba_jit.AVAILABLE
 
 
 def _fused_step(
@@ -104,9 +101,9 @@ def fused_step(
     """
     global _kernel
     if _kernel is None:
-        if numba is None:
+        if not numba_jit.AVAILABLE:
             raise RuntimeError('the fused update needs numba: pip install "hebb-gym[speed]"')
-        _kernel = numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"contract"})(_fused_step)
+        _kernel = numba_jit.jit(_fused_step, fastmath={"contract"})
     _kernel(w, mul, add, pre, post, normalize, x, top)
 
 
