@@ -266,7 +266,7 @@ class StatePixelsRenderer:
     def _render_compiled(self, env: Any, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
         """The same frame as the reference drawing, by :func:`hebb_gym.car_draw_kernel.draw_frame`."""
         kernel = _kernel()
-        r, flat, size = self._levels[self._level(zoom)]
+        flat, size, u0, v0, fc, fs = self._view(px, py, theta, zoom)
         car, text, values = self._overlay.kernel_inputs(env)
         if len(self._checked) != 2 or flat is not self._checked[0] or car is not self._checked[1]:
             kernel.check_level(flat, size, self._dx, self._dy)
@@ -276,26 +276,27 @@ class StatePixelsRenderer:
                     f"the car has {len(env.car.wheels)} wheels; the compiled drawing knows {kernel.WHEELS}"
                 )
             self._checked = (flat, car)
-        c, s = math.cos(theta), math.sin(theta)
-        f = r / zoom
-        pad = self._pad * r / self.texels_per_metre
-        # the reference's view coordinates: texel = (u0 + f*c*dx - f*s*dy, v0 + f*s*dx + f*c*dy), float32
-        values[:0] = (px, py, theta, zoom, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * c, f * s)
+        values[:0] = (px, py, theta, zoom, u0, v0, fc, fs)  # the reference's view map (:meth:`_view`)
         step = np.array(values, np.float64)
         return kernel.draw_frame(self._buf, flat, size, self._dx, self._dy, step, car, text)
 
-    def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
-        """Look the view's pixel centres up in the texture level that fits the current zoom."""
-        level = self._level(zoom)
-        r, flat, size = self._levels[level]
-        c, s = math.cos(theta), math.sin(theta)
+    def _view(self, px: float, py: float, theta: float, zoom: float) -> tuple[np.ndarray, int, float, float, float, float]:
+        """The texture level that fits ``zoom`` (flat texels, side) and the view's map into it: view pixel (i, j)
+        is texel (u0 + fc * dx[j] - fs * dy[i], v0 + fs * dx[j] + fc * dy[i]); the same for both drawings."""
+        r, flat, size = self._levels[self._level(zoom)]
         f = r / zoom
         pad = self._pad * r / self.texels_per_metre
-        # texel (u, v) of view pixel (i, j) = (u0 + au[j] + bu[i], v0 + av[j] + bv[i])
-        au = (px + PLAYFIELD) * r + pad + (f * c) * self._dx
-        bu = (-f * s) * self._dy
-        av = (py + PLAYFIELD) * r + pad + (f * s) * self._dx
-        bv = (f * c) * self._dy
+        return (flat, size, (px + PLAYFIELD) * r + pad, (py + PLAYFIELD) * r + pad, f * math.cos(theta),
+                f * math.sin(theta))
+
+    def _sample(self, px: float, py: float, theta: float, zoom: float) -> np.ndarray:
+        """Look the view's pixel centres up in the texture level that fits the current zoom."""
+        flat, size, u0, v0, fc, fs = self._view(px, py, theta, zoom)
+        # texel (u, v) of view pixel (i, j) = (au[j] + bu[i], av[j] + bv[i])
+        au = u0 + fc * self._dx
+        bu = (-fs) * self._dy
+        av = v0 + fs * self._dx
+        bv = fc * self._dy
         ui = (au[None, :] + bu[:, None]).astype(np.int32)
         vi = (av[None, :] + bv[:, None]).astype(np.int32)
         # the view leaves the texture only near the playfield's edge or while zoomed out
@@ -309,17 +310,11 @@ class StatePixelsRenderer:
         return texels[:, :, 2::-1]  # pygame's 32-bit surfaces store B, G, R, A
 
 
-_KERNEL: Any = None
-
-
 def _kernel() -> Any:
     """:mod:`hebb_gym.car_draw_kernel`, imported at the first use (it imports numba, which takes a while)."""
-    global _KERNEL
-    if _KERNEL is None:
-        from hebb_gym import car_draw_kernel
+    from hebb_gym import car_draw_kernel
 
-        _KERNEL = car_draw_kernel
-    return _KERNEL
+    return car_draw_kernel
 
 
 def _world_kernel() -> Any:

@@ -1,10 +1,10 @@
 """The switch of the car's fast paths: ``HEBB_GYM_FAST_CAR=0`` in the environment turns them all off.
 
-Each fast path keeps the code it replaced as its reference and reads this switch when the object that
-uses it is made: :class:`agents.policies.image_features.ImageFeatures` and the fused plastic update
-(when a policy batch is made) and the compiled drawing of :class:`hebb_gym.car_render.StatePixelsRenderer`
-(when a renderer, i.e. an env, is made). So ``HEBB_GYM_FAST_CAR=0`` runs the code before the speed-ups, and
-a benchmark can set it around the making of one side to compare both in one run.
+Each fast path keeps the code it replaced as its reference and reads this switch: the batched front end
+(:class:`agents.policies.image_features.ImageFeatures`, with its compiled conv stack) and the fused plastic
+update when a policy batch is made, the compiled drawing of :class:`hebb_gym.car_render.StatePixelsRenderer`
+at every frame and world update. So ``HEBB_GYM_FAST_CAR=0`` runs the code before the speed-ups, and
+a benchmark can set it around one side (made and run inside the setting) to compare both in one run.
 """
 
 from __future__ import annotations
