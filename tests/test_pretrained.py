@@ -13,17 +13,22 @@ import pytest
 import hebb_gym  # noqa: F401
 from agents import load_policy, pretrained
 from agents.cli import main as cli
+from agents.evaluation.envs import task_of
 from agents.experiments.evaluate import evaluate_policy_on
 
 SHIPPED = pretrained.entries()
 
 
-def test_the_index_is_strict_json():
-    """No NaN or Infinity (other JSON readers refuse them)."""
+def strict_json(path):
+    """``path`` parsed as JSON, refusing NaN and Infinity (other JSON readers refuse them)."""
     def refuse(constant):
-        raise ValueError(f"index.json holds {constant}")
+        raise ValueError(f"{path} holds {constant}")
 
-    json.loads((pretrained.path_of(SHIPPED[0]["name"]).parent / "index.json").read_text(), parse_constant=refuse)
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_the_index_is_strict_json():
+    strict_json(pretrained.path_of(SHIPPED[0]["name"]).parent / "index.json")
 
 
 def test_unknown_names_are_refused_with_the_shipped_ones():
@@ -48,12 +53,16 @@ def test_a_shipped_agent_matches_its_index_and_acts(entry):
 
 
 @pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
-def test_a_shipped_walker_walks(entry):
-    """A few hundred steps cover a clearly positive distance (an untrained policy stays within about 1 m)."""
+def test_a_shipped_agent_does_its_task(entry):
+    """A few hundred steps: a walker covers a clearly positive distance (an untrained policy stays within about
+    1 m); a car gains a clearly positive return (untrained Hebbian and static cars score -14 to +3 in 300 steps)."""
     env_id = entry["env"][0]
     score = evaluate_policy_on(load_policy(pretrained.PREFIX + entry["name"]), env_id, episodes=2, seed=12345,
                                max_steps=300, env_kwargs=entry.get("rollout_env_kwargs", {}))
-    assert np.mean(score.distances) > 3.0, score.distances
+    if task_of(env_id) == "car":
+        assert np.mean(score.returns) > 50.0, score.returns
+    else:
+        assert np.mean(score.distances) > 3.0, score.distances
 
 
 def test_evaluate_chooses_the_physics_backend_over_the_training_settings():
@@ -109,3 +118,24 @@ def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch
     rows = (tmp_path / "eval.csv").read_text().splitlines()  # the same scores, as hebb-gym evaluate writes them
     assert rows[0].startswith("env,episodes,") and [r.split(",")[0] for r in rows[1:]] == list(entry["scores"])
     assert float(rows[2].split(",")[rows[0].split(",").index("distance_mean")]) == pytest.approx(again.distances.mean())
+
+
+def test_a_car_ships_with_its_return_and_no_distance(tmp_path, monkeypatch):
+    """The car reports no distance: the index holds None there (strict JSON), and the listing shows the return."""
+    from agents.pretrained import add as add_module
+    from agents.training import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(env=("HebbCarRacing-Default-v0",), agent="static", popsize=2, generations=1, max_steps=10,
+                      backend="serial", centre_episodes=1), run, progress=False)
+    monkeypatch.setattr(add_module, "FOLDER", tmp_path / "pkg")
+    monkeypatch.setattr(add_module, "entries", lambda: [])
+    (tmp_path / "pkg").mkdir()
+    entry = add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20)
+    score = entry["scores"]["HebbCarRacing-Default-v0"]
+    assert score["distance_mean"] is None and score["distance_std"] is None and np.isfinite(score["return_mean"])
+    strict_json(tmp_path / "pkg" / "index.json")
+    again = evaluate_policy_on(load_policy(tmp_path / "pkg" / "tiny-car.pt"), "HebbCarRacing-Default-v0", 2, 0,
+                               max_steps=20)
+    assert score["return_mean"] == pytest.approx(again.returns.mean())
+    assert pretrained.score_text(score, brief=True) == f"return {again.returns.mean():.1f} +- {again.returns.std():.1f}"

@@ -66,12 +66,11 @@ def _pretrained(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in shipped:
-        scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: "
-                           f"{s['distance_mean']:.1f} +- {s['distance_std']:.1f} m" for env, s in e["scores"].items())
+        scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: {pretrained.score_text(s, brief=True)}" for env, s in e["scores"].items())
         rows.append([pretrained.PREFIX + e["name"], e["agent"], ",".join(e["env"]), e.get("preset") or "",
                      f"{e['env_steps'] / 1e6:.1f}M", f"{e['wall_clock_minutes']:.0f} min", scores])
     print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock",
-                      "distance over fresh episodes (*: a training variant)"], rows))
+                      "score over fresh episodes: distance, or return (*: a training variant)"], rows))
     for e in shipped:
         print(f"{pretrained.PREFIX}{e['name']}: {e['command']}")
     return 0

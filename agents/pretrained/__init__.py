@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREFIX", "entries", "entry", "is_pretrained", "path_of"]
+__all__ = ["PREFIX", "entries", "entry", "is_pretrained", "path_of", "score_text"]
 
 #: How a shipped agent is named wherever a policy file is accepted.
 PREFIX = "pretrained:"
@@ -48,3 +48,13 @@ def entry(name: str) -> dict[str, Any]:
 def path_of(name: str) -> Path:
     """The file of shipped agent ``name`` inside the installed package."""
     return Path(str(_folder() / entry(name)["file"]))
+
+
+def score_text(score: dict[str, Any], brief: bool = False) -> str:
+    """One index score as text: the distance where the env reports one (the quadruped), else the return (the car);
+    ``brief``: that number alone, else with the return and the episode count."""
+    if score.get("distance_mean") is None:
+        text = f"return {score['return_mean']:.1f} +- {score['return_std']:.1f}"
+        return text if brief else f"{text} over {score['episodes']} episodes"
+    text = f"{score['distance_mean']:.1f} +- {score['distance_std']:.1f} m"
+    return text if brief else f"distance {text}, return {score['return_mean']:.1f} over {score['episodes']} episodes"

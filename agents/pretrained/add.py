@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from agents.evaluation.envs import parse_env_ids
 from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
-from agents.pretrained import INDEX, PREFIX, entries
+from agents.pretrained import INDEX, PREFIX, entries, score_text
 from agents.training import TrainConfig, read_metrics
 from agents.util.atomic import atomic_write_json, atomic_write_text
 
@@ -51,9 +51,10 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     for env_id in scored:
         s = evaluate_policy_on(policy, env_id, episodes, seed, max_steps=max_steps, env_kwargs=env_kwargs)
         measured.append(s)
+        row = s.row()  # the car reports no distance: None in the index
         scores[env_id] = {"episodes": episodes, "seed": seed, "max_steps": max_steps,
-                          "distance_mean": float(s.distances.mean()), "distance_std": float(s.distances.std()),
-                          "return_mean": float(s.returns.mean()), "return_std": float(s.returns.std())}
+                          **{k: None if row[k] == "" else row[k]
+                             for k in ("distance_mean", "distance_std", "return_mean", "return_std")}}
     if csv is not None:
         atomic_write_text(csv, scores_csv(measured))
     target = FOLDER / f"{name}.pt"
@@ -89,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     env_ids = None if args.env is None else parse_env_ids(args.env, one_task=False, name="--env")
     entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids, csv=args.csv)
     for env_id, s in entry["scores"].items():
-        print(f"{env_id}: distance {s['distance_mean']:.2f} +- {s['distance_std']:.2f} m, "
-              f"return {s['return_mean']:.1f} over {s['episodes']} episodes")
+        print(f"{env_id}: {score_text(s)}")
     return 0
 
 
