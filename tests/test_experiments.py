@@ -295,3 +295,27 @@ def test_bad_input(tmp_path, es_run):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="either --env or --task"):
             cli("compare", str(es_run), "--env", ANT, "--task", "ant")
+
+
+def test_evaluate_video_writes_a_gif_of_the_first_episode(tmp_path):
+    """``evaluate --video DIR --video-width W``: one GIF per env, W pixels wide, one frame per step."""
+    from PIL import Image
+
+    from agents.cli import main as cli
+
+    assert cli(["evaluate", "pretrained:static-ant", "--env", "HebbAnt-Default-v0", "--episodes", "2",
+                "--max-steps", "30", "--video", str(tmp_path), "--video-width", "120"]) == 0
+    with Image.open(tmp_path / "HebbAnt-Default-v0-seed0.gif") as gif:
+        assert gif.size[0] == 120 and gif.n_frames == 30
+
+
+def test_save_gif_keeps_at_most_max_frames_and_refuses_a_bad_width(tmp_path):
+    from PIL import Image
+
+    from agents.experiments.evaluate import save_gif
+
+    frames = [np.full((40, 60, 3), 4 * i, dtype=np.uint8) for i in range(50)]
+    with Image.open(save_gif(frames, tmp_path / "a.gif", max_frames=20)) as gif:
+        assert gif.size == (60, 40) and gif.n_frames == 17  # every 3rd frame
+    with pytest.raises(ValueError, match="width=8: a GIF width is an int >= 16"):
+        save_gif(frames, tmp_path / "b.gif", width=8)

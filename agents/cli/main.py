@@ -80,7 +80,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     out_csv = args.csv or (Path(args.target) / "evaluation.csv" if Path(args.target).is_dir() else None)
     env_ids = parse_env_ids(args.env, one_task=False, name="--env")
     scores = evaluate_to_files(args.target, env_ids, args.episodes, None, args.seed,
-                               args.max_steps, args.video, stock_env=args.stock_env, physics=args.physics)
+                               args.max_steps, args.video, stock_env=args.stock_env, physics=args.physics,
+                               video_width=args.video_width)
     rows = []
     for s in scores:
         r = s.row()
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--video", default=None, help="directory for an animated GIF of the first episode per env")
+    p.add_argument("--video-width", type=int, default=None, help="the GIF's width in pixels (default: the env's frames')")
     p.add_argument("--csv", default=None, help="CSV path (default: RUN/evaluation.csv for a run directory)")
     p.add_argument("--stock-env", action="store_true",
                    help="evaluate a run on the envs as registered, not with the env kwargs it was trained with")

@@ -85,11 +85,13 @@ class _FirstEnvFrames(Hook):
 def evaluate_policy_on(
     policy: Any, env_id: str, episodes: int, seed: int = 0, max_steps: int | None = None,
     video_dir: str | os.PathLike | None = None, env_kwargs: dict[str, Any] | None = None,
+    video_width: int | None = None,
 ) -> EnvScore:
     """Run ``episodes`` full episodes (episode i resets with ``seed + i``) in the lockstep loop, one env each.
 
     The numbers are those of ``policy.predict`` on a batch of the envs: a fresh state drawn from the
-    policy's own generator, no early stop.
+    policy's own generator, no early stop. ``video_dir``: also write an animated GIF of episode 0 there,
+    ``video_width`` pixels wide (default: the env's frame width).
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be >= 1")
@@ -108,14 +110,20 @@ def evaluate_policy_on(
         for env in envs:
             env.close()
     if render and video.frames:
-        save_gif(video.frames, Path(video_dir) / f"{env_id}-seed{seed}.gif")
+        save_gif(video.frames, Path(video_dir) / f"{env_id}-seed{seed}.gif", width=video_width)
     return EnvScore(env_id, result.returns[0], result.distances[0], result.lengths[0])
 
 
-def save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 30, max_frames: int = 600) -> Path:
-    """An animated GIF of RGB frames (every n-th frame beyond ``max_frames``), written atomically."""
-    step = max(1, len(frames) // max_frames)
+def save_gif(frames: Sequence[np.ndarray], path: Path, fps: int = 30, max_frames: int = 600,
+             width: int | None = None) -> Path:
+    """An animated GIF of RGB frames, written atomically: every n-th frame so that at most ``max_frames`` remain,
+    each scaled to ``width`` pixels (the aspect kept; None: as they are)."""
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 16):
+        raise ValueError(f"width={width!r}: a GIF width is an int >= 16 pixels (or None: the frames' own)")
+    step = max(1, -(-len(frames) // max_frames))
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames[::step]]
+    if width is not None:
+        images = [im.resize((width, max(1, round(im.height * width / im.width))), Image.LANCZOS) for im in images]
     return atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
                                                         duration=int(1000 * step / fps), loop=0))
 
@@ -128,7 +136,7 @@ def scores_csv(scores: Sequence[EnvScore]) -> str:
 def evaluate_to_files(
     run_or_policy: str | os.PathLike, env_ids: Sequence[str], episodes: int, out_csv: str | os.PathLike | None = None,
     seed: int = 0, max_steps: int | None = None, video_dir: str | os.PathLike | None = None,
-    stock_env: bool = False, physics: str | None = None,
+    stock_env: bool = False, physics: str | None = None, video_width: int | None = None,
 ) -> list[EnvScore]:
     """Evaluate a run's best policy (or a policy file) on each env id; optionally write the CSV.
 
@@ -138,7 +146,8 @@ def evaluate_to_files(
     """
     policy = load_policy(resolve_policy_path(run_or_policy))
     env_kwargs = physics_env_kwargs(physics) if stock_env else run_env_kwargs(run_or_policy, physics)
-    scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir, env_kwargs) for e in env_ids]
+    scores = [evaluate_policy_on(policy, e, episodes, seed, max_steps, video_dir, env_kwargs, video_width)
+              for e in env_ids]
     if out_csv is not None:
         atomic_write_text(out_csv, scores_csv(scores))
     return scores
