@@ -1,6 +1,6 @@
 """Time to walk: wall-clock and env-steps until the search centre walks 20 m on HebbAnt-Default-v0 (MuJoCo).
 
-    python benchmarks/learning.py [--methods hebbian:fast,static:fast,hebbian:paper,evotorch]
+    python benchmarks/learning.py [--methods hebbian:fast,static:fast,hebbian:paper,evotorch,static:fast:optimizer=clipup]
         [--budget-minutes M] [--target 20] [--seed 0] [--workers 2] [--out runs/bench-learning]
 
 A method reaches the target at the first generation where its *search centre* (the ES mean, not the
@@ -10,6 +10,8 @@ disjoint from training). Methods:
 
 * ``hebbian:PRESET`` / ``static:PRESET``: hebb-gym's trainer, ``agents.training.train(TrainConfig(
   preset=PRESET, agent=..., centre_every=K, ...))``, with the process backend on ``--workers`` cores.
+  ``static:fast:optimizer=clipup:episodes=2`` puts training settings (TrainConfig's field names, the
+  values as ``hebb-gym train`` reads them) over the preset: one option's effect is one more method.
   The centre is evaluated by the trainer itself (``centre_mean`` / ``centre_std`` in ``metrics.csv``,
   10 fresh 1000-step episodes without early stop); the run is one ``train`` call that stops itself at
   the target (``stop_centre``) or the budget (``max_minutes``). The wall-clock is measured around the
@@ -86,34 +88,51 @@ log = logging.getLogger("benchmarks.learning")
 
 @dataclass(frozen=True)
 class Method:
-    """One line of the benchmark: ``hebbian:PRESET``, ``static:PRESET`` or ``evotorch``."""
+    """One line of the benchmark: ``hebbian:PRESET``, ``static:PRESET`` (either with ``:key=value`` settings on
+    top of the preset) or ``evotorch``."""
 
     kind: str
     preset: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()  # TrainConfig settings over the preset, in the order given
 
     @property
     def label(self) -> str:
-        return self.kind if self.preset is None else f"{self.kind}:{self.preset}"
+        parts = [self.kind] + ([self.preset] if self.preset else []) + [f"{k}={v}" for k, v in self.options]
+        return ":".join(parts)
 
     @property
     def slug(self) -> str:
-        return self.label.replace(":", "-")
+        return "".join(c if c.isalnum() or c in "._" else "-" for c in self.label)
 
 
 def parse_methods(text: str) -> list[Method]:
-    """``"hebbian:fast,static:fast,evotorch"`` -> Methods; hebb-gym agents need a preset, the peer none."""
+    """``"hebbian:fast,static:fast:optimizer=clipup,evotorch"`` -> Methods; hebb-gym agents need a preset and
+    may add any ``hebb-gym train`` setting as ``key=value`` (the field names of TrainConfig); the peer takes none."""
+    from agents.training import TrainConfig
+    from agents.util.settings import settings_of
+
+    settings = settings_of(TrainConfig)
+    fixed = {"agent", "env", "preset", "generations", "backend", "workers", "seed", "centre_every", "centre_episodes",
+             "centre_max_steps", "stop_centre", "max_minutes"}  # set by the benchmark itself
     methods = []
     for item in (s.strip() for s in text.split(",")):
         if not item:
             continue
-        kind, _, preset = item.partition(":")
+        kind, *rest = (p.strip() for p in item.split(":"))
         if kind not in KINDS:
             raise ValueError(f"method {item!r}: {kind!r} is not one of {', '.join(KINDS)}")
-        if kind == "evotorch" and preset:
-            raise ValueError(f"method {item!r}: the peer takes no preset (its settings are PEER_SETTINGS)")
-        if kind != "evotorch" and not preset:
-            raise ValueError(f"method {item!r}: give a preset, e.g. {kind}:fast")
-        methods.append(Method(kind, preset or None))
+        if kind == "evotorch" and rest:
+            raise ValueError(f"method {item!r}: the peer takes no preset or settings (its settings are PEER_SETTINGS)")
+        if kind != "evotorch" and (not rest or not rest[0] or "=" in rest[0]):
+            raise ValueError(f"method {item!r}: give a preset first, e.g. {kind}:fast or {kind}:fast:episodes=2")
+        options = []
+        for part in rest[1:]:
+            key, eq, value = (t.strip() for t in part.partition("="))
+            if not eq or key not in settings or key in fixed:
+                raise ValueError(f"method {item!r}: {part!r} is not key=value with a training setting the benchmark "
+                                 f"leaves free; accepted keys: {', '.join(k for k in settings if k not in fixed)}")
+            options.append((key, settings[key].parse_text(value)))
+        methods.append(Method(kind, rest[0] if rest else None, tuple(options)))
     if not methods:
         raise ValueError("--methods is empty")
     labels = [m.label for m in methods]
@@ -266,11 +285,13 @@ def hebb_unavailable(method: Method) -> str | None:
 
 
 def hebb_config(method: Method, args: argparse.Namespace, budget_s: float) -> Any:
-    """The trainer's config: the preset, and the benchmark's centre evaluation, target and budget."""
+    """The trainer's config: the preset with the method's settings, and the benchmark's centre evaluation,
+    target and budget."""
     from agents.training import TrainConfig
 
     return TrainConfig.from_preset(
-        method.preset, agent=method.kind, env=(ENV,), generations=args.max_generations or 100_000,
+        method.preset, **dict(method.options), agent=method.kind, env=(ENV,),
+        generations=args.max_generations or 100_000,
         backend="process", workers=args.workers, seed=args.seed, centre_every=args.centre_every,
         centre_episodes=CENTRE_EPISODES, centre_max_steps=CENTRE_STEPS, stop_centre=args.target,
         max_minutes=budget_s / 60.0)

@@ -44,9 +44,25 @@ def test_parse_methods_and_horizon():
     ms = bl.parse_methods("hebbian:fast, static:paper,evotorch")
     assert [m.label for m in ms] == ["hebbian:fast", "static:paper", "evotorch"]
     assert [m.slug for m in ms] == ["hebbian-fast", "static-paper", "evotorch"]
-    for bad in ("hebbian", "evotorch:fast", "ppo:x", "", "evotorch,evotorch"):
+    for bad in ("hebbian", "evotorch:fast", "ppo:x", "", "evotorch,evotorch", "static:episodes=2",
+                "static:fast:nope=1", "static:fast:episodes", "static:fast:seed=3", "static:fast:episodes=two",
+                "static:fast:optimizer=nadam", "evotorch:episodes=2"):
         with pytest.raises(ValueError):
             bl.parse_methods(bad)
+
+
+def test_a_method_puts_training_settings_over_its_preset():
+    """``static:fast:optimizer=clipup:episodes=2``: one option's effect is one more method of the benchmark."""
+    m, = bl.parse_methods("static:fast:optimizer=clipup:episodes=2")
+    assert (m.kind, m.preset, m.options) == ("static", "fast", (("optimizer", "clipup"), ("episodes", 2)))
+    assert m.label == "static:fast:optimizer=clipup:episodes=2" and "/" not in m.slug and ":" not in m.slug
+    config = bl.hebb_config(m, _args(), budget_s=600.0)
+    plain = bl.hebb_config(bl.Method("static", "fast"), _args(), budget_s=600.0)
+    assert (config.optimizer, config.episodes) == ("clipup", 2) and plain.optimizer != "clipup"
+    assert {k: v for k, v in config.to_json().items() if k not in ("optimizer", "episodes")} == \
+        {k: v for k, v in plain.to_json().items() if k not in ("optimizer", "episodes")}
+    with pytest.raises(ValueError, match="accepted keys: .*sigma_adapt"):
+        bl.parse_methods("static:fast:max_minutes=3")
     assert bl.parse_horizon("1000") == [(0, 1000)]
     schedule = bl.parse_horizon("10:1000,0:200")
     assert [bl.horizon_at(schedule, g) for g in (0, 9, 10, 99)] == [200, 200, 1000, 1000]
