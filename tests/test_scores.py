@@ -110,6 +110,10 @@ def test_the_original_quadruped_rule():
         task_score("ant", "progress", backend="mujoco")
     with pytest.raises(ValueError, match="the car reports none"):
         task_score("car", "progress")
+    with pytest.raises(ValueError, match=r"fitness='distance' needs an env reporting info\['distance'\]; the car"):
+        task_score("car", "distance")  # it would score every episode NaN
+    with pytest.raises(ValueError, match="accepted there: auto, return$"):
+        task_score("car", "reward-no-alive")
     assert task_score(None, "progress").score == "progress"  # any other env: whatever it reports
 
 

@@ -142,8 +142,8 @@ def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool =
         raise ValueError(f"fitness={fitness!r} is not known; accepted: {', '.join(FITNESSES)}")
     if task is not None and task not in TASK_SCORES:
         raise ValueError(f"task={task!r} has no score; accepted: {', '.join(TASK_SCORES)} or None (any other env)")
-    if fitness == "progress" and task == "car":
-        raise ValueError("fitness='progress' needs an env reporting info['progress']; the car reports none "
+    if fitness in ("progress", "distance") and task == "car":  # every episode would score NaN
+        raise ValueError(f"fitness={fitness!r} needs an env reporting info[{fitness!r}]; the car reports none "
                          "(accepted for the car: auto, return)")
     if fitness == "progress" and task == "ant" and backend not in PROGRESS_BACKENDS:
         raise ValueError(f"fitness='progress' is PyBullet's progress term; the quadruped reports it on backend "
@@ -152,7 +152,7 @@ def task_score(task: str | None, fitness: str = "auto", early_stop: str | bool =
     if fitness == "reward-no-alive" and task not in ALIVE_BONUS_TASKS:
         raise ValueError(f"fitness='reward-no-alive' is the quadruped's env reward minus its alive bonus "
                          f"(info['reward_survive']); it does not apply to an env of task {task!r}; accepted there: "
-                         "auto, return, distance")
+                         + ("auto, return" if task == "car" else "auto, return, distance"))
     score = fitness if fitness != "auto" else (TASK_SCORES[task].score if task in TASK_SCORES else "return")
     return TaskScore(score, parse_early_stop(early_stop, task))
 
