@@ -131,7 +131,11 @@ def test_a_car_ships_with_its_return_and_no_distance(tmp_path, monkeypatch):
     monkeypatch.setattr(add_module, "FOLDER", tmp_path / "pkg")
     monkeypatch.setattr(add_module, "entries", lambda: [])
     (tmp_path / "pkg").mkdir()
-    entry = add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20)
+    with pytest.raises(ValueError, match="policy_file='nope.pt': the name of a policy file in .*accepted: best.pt, last.pt"):
+        add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20, policy_file="nope.pt")
+    entry = add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20, policy_file="last.pt")
+    assert entry["run_file"] == "last.pt"
+    assert (tmp_path / "pkg" / "tiny-car.pt").read_bytes() == (run / "last.pt").read_bytes()
     score = entry["scores"]["HebbCarRacing-Default-v0"]
     assert score["distance_mean"] is None and score["distance_std"] is None and np.isfinite(score["return_mean"])
     strict_json(tmp_path / "pkg" / "index.json")

@@ -1,7 +1,7 @@
 """Ship a trained run's best policy: copy it into this package and record it in ``index.json``.
 
     python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."] [--env IDS]
-                                        [--csv docs/data/static-ant-eval.csv]
+                                        [--csv docs/data/static-ant-eval.csv] [--policy best.pt]
 
 The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
 the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
@@ -32,8 +32,11 @@ FOLDER = Path(__file__).parent
 
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
         max_steps: int = 1000, env_ids: Sequence[str] | None = None,
-        csv: str | Path | None = None) -> dict[str, Any]:
+        csv: str | Path | None = None, policy_file: str = "best.pt") -> dict[str, Any]:
     """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry.
+
+    ``policy_file``: ship another policy file of the run instead (``last.pt``: the final centre), recorded in
+    the entry as ``run_file``.
 
     ``env_ids``: the variants to score it on (default: the ones it trained on; they are scored either way,
     first, so that unseen variants can be added, as ``hebb-gym evaluate`` with the same seeds would).
@@ -44,7 +47,10 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
         raise ValueError(f"name={name!r}: use letters, digits and dashes")
     config = TrainConfig.from_json(json.loads((run / "config.json").read_text())["train"])
     rows = read_metrics(run)
-    policy = load_policy(run / "best.pt")
+    if Path(policy_file).name != policy_file or not (run / policy_file).is_file():
+        raise ValueError(f"policy_file={policy_file!r}: the name of a policy file in {run} "
+                         f"(accepted: {', '.join(sorted(p.name for p in run.glob('*.pt') if p.name != 'checkpoint.pt'))})")
+    policy = load_policy(run / policy_file)
     env_kwargs = config.rollout_env_kwargs()
     scores, measured = {}, []
     scored = list(config.env) + [e for e in (env_ids or ()) if e not in config.env]
@@ -58,13 +64,13 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     if csv is not None:
         atomic_write_text(csv, scores_csv(measured))
     target = FOLDER / f"{name}.pt"
-    shutil.copyfile(run / "best.pt", target)
+    shutil.copyfile(run / policy_file, target)
     data = target.read_bytes()
     centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]
     minutes = sum(r["eval_seconds"] + (r["centre_seconds"] if math.isfinite(r["centre_seconds"]) else 0.0)
                   for r in rows) / 60
     entry = {
-        "name": name, "file": target.name, "agent": config.agent, "env": list(config.env),
+        "name": name, "file": target.name, "run_file": policy_file, "agent": config.agent, "env": list(config.env),
         "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,
         "generations": len(rows), "env_steps": int(sum(r["env_steps"] for r in rows)),
         "wall_clock_minutes": round(minutes, 1), "best_centre": max(centres, default=None),
@@ -79,6 +85,7 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.pretrained.add", description=__doc__.splitlines()[0])
     parser.add_argument("run", help="the training run directory (its best.pt is shipped)")
+    parser.add_argument("--policy", default="best.pt", help="ship this policy file of the run instead (e.g. last.pt)")
     parser.add_argument("--name", required=True, help=f"the shipped name ({PREFIX}NAME)")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=100_000, help="episode i resets with seed + i")
@@ -88,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="also write the scores to this CSV (hebb-gym evaluate's format)")
     args = parser.parse_args(argv)
     env_ids = None if args.env is None else parse_env_ids(args.env, one_task=False, name="--env")
-    entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids, csv=args.csv)
+    entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids, csv=args.csv,
+                policy_file=args.policy)
     for env_id, s in entry["scores"].items():
         print(f"{env_id}: {score_text(s)}")
     return 0
