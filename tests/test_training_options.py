@@ -180,6 +180,7 @@ def test_each_option_runs_resumes_and_is_recorded(tmp_path, option):
     assert len(rows) == 2 and _deterministic(read_metrics(tmp_path / "cut")) == _deterministic(rows)
     if "horizon_start" in option:  # no early stop within 20 steps: every episode lasts the generation's horizon
         assert [r["env_steps"] for r in rows] == [6 * 10, 6 * 15]
+    assert [r["horizon"] for r in rows] == ([10, 15] if "horizon_start" in option else [20, 20])  # metrics.csv's
     if "sigma_adapt" in option:  # the checkpoint holds one sigma per parameter, the metrics their mean
         sigma = load_checkpoint(full.run_dir / "checkpoint.pt")["strategy"]["sigma"]
         assert sigma.shape == (build_policy(tiny()).num_params,) and np.ptp(sigma) > 0

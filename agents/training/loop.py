@@ -214,7 +214,8 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:  # whatever was set up is released, also when setting up fails
         signals = stack.enter_context(_Signals())
-        backend = make_backend(config.backend, policy, strategy, factory, config.fitness_config(),
+        fitness_config = config.fitness_config()
+        backend = make_backend(config.backend, policy, strategy, factory, fitness_config,
                                workers=config.workers or None, address=config.address,
                                snapshot=lambda: state_at_start["state"], collect_obs=stats is not None)
         stack.callback(backend.close)
@@ -280,6 +281,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 "best_centre": best["fitness"] if config.centre_every and math.isfinite(best["fitness"]) else "",
                 "eval_seconds": round(seconds, 3), "env_steps_per_second": round(result.env_steps / max(seconds, 1e-9), 1),
                 "replaced_workers": result.replaced_workers,
+                "horizon": fitness_config.horizon(g),  # the training episodes' horizon (it may grow)
             })
             with signals.writing():
                 _save_generation(out, config, policy, strategy, rows, best, best_individual, stats, norm, g + 1)

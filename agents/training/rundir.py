@@ -18,7 +18,7 @@ from agents.util.statefile import StateFileError, load_state, save_state
 METRIC_FIELDS = (
     "generation", "best", "mean", "std", "min", "best_so_far", "nonfinite", "env_steps",
     "lr", "sigma", "centre_mean", "centre_std", "centre_min", "best_centre", "eval_seconds", "env_steps_per_second",
-    "replaced_workers", "centre_seconds",
+    "replaced_workers", "centre_seconds", "horizon",
 )
 #: Columns that measure wall-clock time or incidents, so they differ between otherwise identical runs.
 WALL_CLOCK_FIELDS = ("eval_seconds", "env_steps_per_second", "replaced_workers", "centre_seconds")
