@@ -93,16 +93,23 @@ def test_a_shipped_agent_works_wherever_a_policy_file_does(entry, tmp_path):
     assert np.isfinite(mean)
 
 
-def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch):
+def tiny_run_to_ship(tmp_path, monkeypatch, env_id, **train_options):
+    """A tiny static run in ``tmp_path / "run"`` and the ``add`` module, shipping into ``tmp_path / "pkg"``."""
     from agents.pretrained import add as add_module
     from agents.training import TrainConfig, train
 
     run = tmp_path / "run"
-    train(TrainConfig(env=("HebbAnt-Default-v0",), agent="static", popsize=4, generations=2, max_steps=20,
-                      backend="serial", centre_episodes=1), run, progress=False)
+    train(TrainConfig(env=(env_id,), agent="static", backend="serial", centre_episodes=1, **train_options), run,
+          progress=False)
     monkeypatch.setattr(add_module, "FOLDER", tmp_path / "pkg")
     monkeypatch.setattr(add_module, "entries", lambda: [])
     (tmp_path / "pkg").mkdir()
+    return run, add_module
+
+
+def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch):
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=2,
+                                       max_steps=20)
     entry = add_module.add(run, "tiny", episodes=2, max_steps=30,
                            env_ids=["HebbAnt-LongRearLegs-v0", "HebbAnt-Default-v0"], csv=tmp_path / "eval.csv")
     assert list(entry["scores"]) == ["HebbAnt-Default-v0", "HebbAnt-LongRearLegs-v0"]  # trained on first, once
@@ -122,15 +129,8 @@ def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch
 
 def test_a_car_ships_with_its_return_and_no_distance(tmp_path, monkeypatch):
     """The car reports no distance: the index holds None there (strict JSON), and the listing shows the return."""
-    from agents.pretrained import add as add_module
-    from agents.training import TrainConfig, train
-
-    run = tmp_path / "run"
-    train(TrainConfig(env=("HebbCarRacing-Default-v0",), agent="static", popsize=2, generations=1, max_steps=10,
-                      backend="serial", centre_episodes=1), run, progress=False)
-    monkeypatch.setattr(add_module, "FOLDER", tmp_path / "pkg")
-    monkeypatch.setattr(add_module, "entries", lambda: [])
-    (tmp_path / "pkg").mkdir()
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbCarRacing-Default-v0", popsize=2, generations=1,
+                                       max_steps=10)
     with pytest.raises(ValueError, match="policy_file='nope.pt': the name of a policy file in .*accepted: best.pt, last.pt"):
         add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20, policy_file="nope.pt")
     entry = add_module.add(run, "tiny-car", episodes=2, seed=0, max_steps=20, policy_file="last.pt")
