@@ -16,9 +16,9 @@ from agents.evaluation.envs import PHYSICS, import_env_modules, parse_env_ids
 from agents.experiments.evaluate import evaluate_to_files, scores_csv
 from agents.util.atomic import atomic_write_text
 from agents.experiments.random_rollouts import rollout_all, summary_rows
-from agents.training import TrainConfig, TrainingError, train, train_config
+from agents.training import TrainConfig, TrainingError, read_metrics, train, train_config
 from agents.training.presets import list_presets, preset_description
-from agents.training.curves import plot_learning_curves
+from agents.training.curves import compute_to_target, compute_to_target_text, plot_learning_curves
 from agents.util.settings import settings_of
 from agents.util.tables import markdown_table, text_table
 
@@ -95,7 +95,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    print(plot_learning_curves(args.runs, args.out))
+    print(plot_learning_curves(args.runs, args.out, target=args.target))
+    if args.target is not None:
+        for run in args.runs:
+            print(compute_to_target_text(Path(run).name or str(run), compute_to_target(read_metrics(run), args.target)))
     return 0
 
 
@@ -148,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="overlay the learning curves of runs")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", default="learning_curves.png")
+    p.add_argument("--target", type=float, default=None,
+                   help="a centre score to reach: drawn, and per run when it was reached or, extrapolated from "
+                        "its recent centre evaluations, how many env-steps and hours it would take")
     p.set_defaults(handler=_plot)
 
     add_experiment_commands(sub)
