@@ -135,6 +135,12 @@ def test_presets_load_override_and_are_recorded(tmp_path):
     assert (saved["obs_norm"], saved["env_termination"]) == (False, True)
     with pytest.raises(ValueError, match="preset='nope' is not known; accepted: .*fast"):
         TrainConfig.from_preset("nope")
+    # the car's table: no observation normaliser on images, the car runs' population and centre evaluation
+    car = TrainConfig.from_preset("fast", env=("HebbCarRacing-Default-v0",))
+    assert (car.obs_norm, car.popsize, car.centre_every, car.centre_episodes, car.centre_max_steps) == \
+        (False, 64, 5, 3, 1000)
+    assert (car.sigma, car.lr, car.renorm) == (0.05, 0.02, "on")  # the agent's table still applies
+    build_policy(car)  # obs_norm on images would be refused here
 
 
 def test_a_preset_with_unknown_keys_is_refused(tmp_path, monkeypatch):
