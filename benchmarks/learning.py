@@ -300,13 +300,13 @@ def hebb_config(method: Method, args: argparse.Namespace, budget_s: float) -> An
 def run_hebb(method: Method, run_dir: Path, args: argparse.Namespace, budget_s: float) -> list[dict[str, Any]]:
     """One hebb-gym training run until the target or the budget; the curve."""
     from agents.training import read_metrics, train
+    from agents.training.rundir import trainer_seconds
 
     t0 = time.perf_counter()
     train(hebb_config(method, args, budget_s), run_dir, progress=False)
     seconds = time.perf_counter() - t0
     metrics = read_metrics(run_dir)
-    walls = spread_wall_clock(0.0, seconds, [r["eval_seconds"] + (r["centre_seconds"] if _finite(r["centre_seconds"])
-                                                                  else 0.0) for r in metrics])
+    walls = spread_wall_clock(0.0, seconds, [trainer_seconds(r) for r in metrics])
     rows, steps = [], 0
     for r, wall in zip(metrics, walls):
         steps += int(r["env_steps"])

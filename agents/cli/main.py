@@ -66,7 +66,8 @@ def _pretrained(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in shipped:
-        scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: {pretrained.score_text(s, brief=True)}" for env, s in e["scores"].items())
+        scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: {pretrained.score_text(s, brief=True)}"
+                           for env, s in e["scores"].items())
         rows.append([pretrained.PREFIX + e["name"], e["agent"], ",".join(e["env"]), e.get("preset") or "",
                      f"{e['env_steps'] / 1e6:.1f}M", f"{e['wall_clock_minutes']:.0f} min", scores])
     print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock",

@@ -25,6 +25,7 @@ from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
 from agents.pretrained import INDEX, PREFIX, entries, score_text
 from agents.training import TrainConfig, read_metrics
+from agents.training.rundir import trainer_seconds
 from agents.util.atomic import atomic_write_json, atomic_write_text
 
 FOLDER = Path(__file__).parent
@@ -67,8 +68,7 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     shutil.copyfile(run / policy_file, target)
     data = target.read_bytes()
     centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]
-    minutes = sum(r["eval_seconds"] + (r["centre_seconds"] if math.isfinite(r["centre_seconds"]) else 0.0)
-                  for r in rows) / 60
+    minutes = sum(trainer_seconds(r) for r in rows) / 60
     entry = {
         "name": name, "file": target.name, "run_file": policy_file, "agent": config.agent, "env": list(config.env),
         "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from agents.training.rundir import read_metrics
+from agents.training.rundir import read_metrics, trainer_seconds
 from agents.util.figures import pyplot, save_figure
 
 
@@ -71,8 +71,7 @@ def compute_to_target(rows: Sequence[dict[str, float]], target: float, fit_from:
     steps, minutes, points = 0, 0.0, []
     for r in rows:
         steps += int(r["env_steps"])
-        centre_seconds = r.get("centre_seconds", math.nan)
-        minutes += (r["eval_seconds"] + (centre_seconds if math.isfinite(centre_seconds) else 0.0)) / 60.0
+        minutes += trainer_seconds(r) / 60.0
         if math.isfinite(r.get("centre_mean", math.nan)):
             points.append((steps, minutes, r["centre_mean"], int(r["generation"])))
     out: dict[str, object] = {"target": target, "env_steps": steps, "minutes": minutes,

@@ -32,6 +32,13 @@ def metrics_csv(rows: list[dict[str, Any]]) -> str:
     return csv_text(rows, METRIC_FIELDS)
 
 
+def trainer_seconds(row: dict[str, float]) -> float:
+    """The trainer's seconds for one ``metrics.csv`` row: the generation's evaluation plus its centre evaluation,
+    if it had one (a row of :func:`read_metrics`, NaN where no centre was evaluated)."""
+    centre = row.get("centre_seconds", math.nan)
+    return row["eval_seconds"] + (centre if math.isfinite(centre) else 0.0)
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     """The rows of a run's ``metrics.csv`` as floats (NaN where a cell is empty: no centre evaluation there)."""
     return [{k: float(v) if v != "" else math.nan for k, v in row.items()}
