@@ -13,7 +13,8 @@ disjoint from training). Methods:
   ``static:fast:optimizer=clipup:episodes=2`` puts training settings (TrainConfig's field names, the
   values as ``hebb-gym train`` reads them) over the preset: one option's effect is one more method.
   The centre is evaluated by the trainer itself (``centre_mean`` / ``centre_std`` in ``metrics.csv``,
-  10 fresh 1000-step episodes without early stop); the run is one ``train`` call that stops itself at
+  10 fresh 1000-step episodes without early stop, scored by distance whatever the training fitness:
+  ``centre_fitness="distance"``); the run is one ``train`` call that stops itself at
   the target (``stop_centre``) or the budget (``max_minutes``). The wall-clock is measured around the
   call (worker start-up, centre evaluations and checkpoints included) and spread over the generations
   in proportion to their own ``eval_seconds + centre_seconds``. A method whose preset does not exist
@@ -113,7 +114,7 @@ def parse_methods(text: str) -> list[Method]:
 
     settings = settings_of(TrainConfig)
     fixed = {"agent", "env", "preset", "generations", "backend", "workers", "seed", "centre_every", "centre_episodes",
-             "centre_max_steps", "stop_centre", "max_minutes"}  # set by the benchmark itself
+             "centre_max_steps", "centre_fitness", "centre_score", "stop_centre", "max_minutes"}  # set by the benchmark
     methods = []
     for item in (s.strip() for s in text.split(",")):
         if not item:
@@ -293,7 +294,8 @@ def hebb_config(method: Method, args: argparse.Namespace, budget_s: float) -> An
         method.preset, **dict(method.options), agent=method.kind, env=(ENV,),
         generations=args.max_generations or 100_000,
         backend="process", workers=args.workers, seed=args.seed, centre_every=args.centre_every,
-        centre_episodes=CENTRE_EPISODES, centre_max_steps=CENTRE_STEPS, stop_centre=args.target,
+        centre_episodes=CENTRE_EPISODES, centre_max_steps=CENTRE_STEPS, centre_fitness="distance",
+        centre_score="mean", stop_centre=args.target,
         max_minutes=budget_s / 60.0)
 
 

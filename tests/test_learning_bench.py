@@ -123,6 +123,11 @@ def test_hebb_config_asks_the_trainer_to_stop_at_the_target_and_the_budget():
     config = bl.hebb_config(bl.Method("static", "fast"), _args(target=20.0), budget_s=1800.0)
     assert (config.agent, config.preset, config.stop_centre, config.max_minutes) == ("static", "fast", 20.0, 30.0)
     assert (config.centre_episodes, config.centre_max_steps) == (bl.CENTRE_EPISODES, bl.CENTRE_STEPS)
+    # the target is metres whatever the method trains on
+    other = bl.hebb_config(bl.parse_methods("static:fast:fitness=reward-no-alive")[0], _args(target=20.0), 60.0)
+    assert (other.fitness, other.resolved_centre_fitness(), other.centre_score) == ("reward-no-alive", "distance", "mean")
+    with pytest.raises(ValueError, match="centre_fitness"):
+        bl.parse_methods("static:fast:centre_fitness=return")
 
 
 def test_a_real_tiny_run_stops_at_its_target(tmp_path, monkeypatch):

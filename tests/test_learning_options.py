@@ -87,6 +87,30 @@ def test_the_worst_variants_centre_can_rank_best_pt_and_stop_the_run(tmp_path):
     assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows[4:]))
 
 
+def test_the_centre_may_be_scored_by_another_fitness_than_training(tmp_path):
+    config = tiny(agent="static", fitness="reward-no-alive", centre_fitness="distance")
+    judged = train(config, tmp_path / "distance", progress=False)
+    same = train(tiny(agent="static", fitness="reward-no-alive"), tmp_path / "same", progress=False)
+    a, b = read_metrics(judged.run_dir), read_metrics(same.run_dir)
+    training = ("best", "mean", "std", "min", "env_steps")
+    assert [[r[k] for k in training] for r in a] == [[r[k] for k in training] for r in b]  # training untouched
+    # the logged centre is the distance: the final centre re-scored by a run that trains on distance
+    by_distance = EnvPool(tiny(agent="static", fitness="distance").centre_fitness_config())
+    last = load_policy(judged.last_path)
+    scores = evaluate_slice(last, last.get_flat()[None], [0], derive_seed(config.seed, "centre", 2), by_distance)
+    assert scores.episodes[0].mean() == pytest.approx(a[2]["centre_mean"], abs=1e-9)
+    assert a[2]["centre_mean"] != pytest.approx(b[2]["centre_mean"])  # and not the training fitness
+    # resuming under another centre fitness: best.pt is chosen by the new one from then on
+    train(TrainConfig.from_json({**config.to_json(), "generations": 5, "centre_fitness": "same"}),
+          tmp_path / "distance", progress=False, resume=True)
+    rows = read_metrics(tmp_path / "distance")
+    assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows[3:]))
+    with pytest.raises(ValueError, match="centre_fitness"):
+        tiny(centre_fitness="metres")
+    with pytest.raises(ValueError, match="distance"):  # the car has no distance
+        tiny(env=("HebbCarRacing-Default-v0",), agent="static", centre_fitness="distance")
+
+
 def test_observation_statistics_are_the_same_for_any_worker_count_and_resume(tmp_path):
     serial = train(tiny(obs_norm=True, generations=4), tmp_path / "serial", progress=False)
     procs = train(tiny(obs_norm=True, generations=4, backend="process", workers=2), tmp_path / "procs",

@@ -62,6 +62,9 @@ def parse_rho(text: str) -> int | str:
 #: What a centre evaluation reports as its score (``centre_score``): the metrics columns ``centre_mean`` /
 #: ``centre_min``.
 CENTRE_SCORES = ("mean", "min")
+#: What a centre episode scores (``centre_fitness``): ``same`` as the training episodes (``fitness``), or a
+#: fitness of its own, so a run may train on one score and be judged (best.pt, --stop-centre) by another.
+CENTRE_FITNESSES = ("same", *FITNESSES)
 
 
 @dataclass
@@ -136,6 +139,10 @@ class TrainConfig:
         "help": "fresh episodes per training variant of each centre evaluation", "identity": False})
     centre_max_steps: int = field(default=0, metadata={
         "help": "horizon of the centre's episodes (0: max_steps); they run without early stops", "identity": False})
+    centre_fitness: str = field(default="same", metadata={
+        "help": "what a centre episode scores: same (as --fitness) or another fitness (e.g. train on "
+                "reward-no-alive, judge by distance); may be changed on --resume", "choices": CENTRE_FITNESSES,
+        "identity": False})
     centre_score: str = field(default="mean", metadata={
         "help": "the centre evaluation's number that ranks best.pt and that --stop-centre compares: mean (over "
                 "every training variant's episodes) or min (the worst variant's mean)",
@@ -186,6 +193,7 @@ class TrainConfig:
                 raise ValueError("init_seeds='pair' pairs the antithetic individuals of OpenAI-ES; the mixture of "
                                  "shared rules (rho > 1) samples no pairs; accepted there: individual, generation")
         self.fitness_config()  # checks the fitness, early stop and horizon against the task
+        self.centre_fitness_config()  # and the centre's fitness
 
     def schedule(self) -> Schedule:
         """The ES schedule of this run (step size, noise, their decays and floors, L2 penalty, optimiser)."""
@@ -201,7 +209,11 @@ class TrainConfig:
     def centre_fitness_config(self) -> FitnessConfig:
         """The centre's evaluations: ``centre_episodes`` fresh episodes of every variant, full length, no early stop."""
         return FitnessConfig(self.env, self.centre_episodes, self.centre_max_steps or self.max_steps, "off",
-                             self.rollout_env_kwargs(), self.fitness, self.env_module)
+                             self.rollout_env_kwargs(), self.resolved_centre_fitness(), self.env_module)
+
+    def resolved_centre_fitness(self) -> str:
+        """The fitness a centre episode scores: ``centre_fitness``, or ``fitness`` where it is ``same``."""
+        return self.fitness if self.centre_fitness == "same" else self.centre_fitness
 
     def rollout_env_kwargs(self) -> dict[str, Any]:
         """Env kwargs of fitness rollouts; see :func:`agents.evaluation.envs.rollout_env_kwargs`."""

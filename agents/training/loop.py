@@ -192,10 +192,11 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
-        if config.centre_every and best.get("score", "mean") != config.centre_score:
+        scored_as = (best.get("score", "mean"), best.get("centre_fitness", config.resolved_centre_fitness()))
+        if config.centre_every and scored_as != (config.centre_score, config.resolved_centre_fitness()):
             # best.pt stays on disk until a centre evaluation under the new score replaces it
-            log.info("centre_score is now %r (was %r): best.pt is chosen by it from here on",
-                     config.centre_score, best.get("score", "mean"))
+            log.info("the centre is now scored by %s of %s (was %s of %s): best.pt is chosen by it from here on",
+                     config.centre_score, config.resolved_centre_fitness(), *scored_as)
             best["fitness"] = -math.inf
         if stats is not None:
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
@@ -273,7 +274,8 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 c_score = {"mean": c_mean, "min": c_min}[config.centre_score]
                 if c_score > best["fitness"]:
                     best = {"fitness": c_score, "params": params, "assignment": assignment,
-                            "score": config.centre_score, "obs_norm": None if norm is None else norm.state_dict()}
+                            "score": config.centre_score, "centre_fitness": config.resolved_centre_fitness(),
+                            "obs_norm": None if norm is None else norm.state_dict()}
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
                 "min": float(clean.min()), "best_so_far": best_individual, "nonfinite": int((~finite).sum()),
