@@ -186,17 +186,18 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     obs_dim = int(np.prod(policy.observation_space.shape))
     stats = ObsStats(obs_dim) if config.obs_norm else None
     start = 0
+    judged_by = (config.centre_score, config.resolved_centre_fitness())  # what ranks best.pt in this call
     if ckpt is not None:
         strategy.load_state_dict(ckpt["strategy"])
         rows = ckpt["metrics"]
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
-        scored_as = (best.get("score", "mean"), best.get("centre_fitness", config.resolved_centre_fitness()))
-        if config.centre_every and scored_as != (config.centre_score, config.resolved_centre_fitness()):
+        scored_as = (best.get("score", "mean"), best.get("centre_fitness", judged_by[1]))
+        if config.centre_every and scored_as != judged_by:
             # best.pt stays on disk until a centre evaluation under the new score replaces it
             log.info("the centre is now scored by %s of %s (was %s of %s): best.pt is chosen by it from here on",
-                     config.centre_score, config.resolved_centre_fitness(), *scored_as)
+                     *judged_by, *scored_as)
             best["fitness"] = -math.inf
         if stats is not None:
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
@@ -274,7 +275,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 c_score = {"mean": c_mean, "min": c_min}[config.centre_score]
                 if c_score > best["fitness"]:
                     best = {"fitness": c_score, "params": params, "assignment": assignment,
-                            "score": config.centre_score, "centre_fitness": config.resolved_centre_fitness(),
+                            "score": judged_by[0], "centre_fitness": judged_by[1],
                             "obs_norm": None if norm is None else norm.state_dict()}
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
