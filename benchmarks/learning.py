@@ -10,6 +10,10 @@ disjoint from training). Methods:
 
 * ``hebbian:PRESET`` / ``static:PRESET``: hebb-gym's trainer, ``agents.training.train(TrainConfig(
   preset=PRESET, agent=..., centre_every=K, ...))``, with the process backend on ``--workers`` cores.
+  Every method trains on the registered MuJoCo body (``env_kwargs={}``, whatever a preset's
+  ``[task.ant]`` table names: ``paper``'s PyBullet body runs here on MuJoCo with the same ES), and a
+  preset's PyBullet-only fitness becomes its MuJoCo counterpart (``progress`` -> ``distance``,
+  ``BULLET_ONLY_FITNESS``); its other settings (``paper``'s 960 steps, its early stop) stay.
   ``static:fast:optimizer=clipup:episodes=2`` puts training settings (TrainConfig's field names, the
   values as ``hebb-gym train`` reads them) over the preset: one option's effect is one more method.
   The centre is evaluated by the trainer itself (``centre_mean`` / ``centre_std`` in ``metrics.csv``,
@@ -59,6 +63,9 @@ KINDS = ("hebbian", "static", "evotorch")
 DEFAULT_BUDGET_MINUTES = {"hebbian": 60.0, "static": 30.0, "evotorch": 60.0}
 CURVE_FIELDS = ("method", "generation", "env_steps", "wall_seconds", "centre_mean", "centre_std")
 CENTRE_EPISODES = 10
+#: Every method trains on the registered MuJoCo env (``env_kwargs={}``). A preset's fitness that only the
+#: PyBullet body reports (``paper``'s ``progress``: PyBullet's progress term) becomes its MuJoCo counterpart.
+BULLET_ONLY_FITNESS = {"progress": "distance"}
 CENTRE_STEPS = 1000
 #: The peer's network: the static agent's MLP (agents/policies/networks.py), as an EvoTorch net string.
 PEER_NETWORK = ("Linear(obs_length, 128, False) >> Tanh() >> Linear(128, 64, False) >> Tanh()"
@@ -113,7 +120,7 @@ def parse_methods(text: str) -> list[Method]:
     from agents.util.settings import settings_of
 
     settings = settings_of(TrainConfig)
-    fixed = {"agent", "env", "preset", "generations", "backend", "workers", "seed", "centre_every", "centre_episodes",
+    fixed = {"agent", "env", "env_kwargs", "preset", "generations", "backend", "workers", "seed", "centre_every", "centre_episodes",
              "centre_max_steps", "centre_fitness", "centre_score", "stop_centre", "max_minutes"}  # set by the benchmark
     methods = []
     for item in (s.strip() for s in text.split(",")):
@@ -290,8 +297,11 @@ def hebb_config(method: Method, args: argparse.Namespace, budget_s: float) -> An
     target and budget."""
     from agents.training import TrainConfig
 
+    options = {**dict(method.options), "agent": method.kind, "env": (ENV,)}
+    fitness = TrainConfig.from_preset(method.preset, **options).fitness  # on the preset's own body
+    options["fitness"] = BULLET_ONLY_FITNESS.get(fitness, fitness)
     return TrainConfig.from_preset(
-        method.preset, **dict(method.options), agent=method.kind, env=(ENV,),
+        method.preset, **options, env_kwargs={},
         generations=args.max_generations or 100_000,
         backend="process", workers=args.workers, seed=args.seed, centre_every=args.centre_every,
         centre_episodes=CENTRE_EPISODES, centre_max_steps=CENTRE_STEPS, centre_fitness="distance",

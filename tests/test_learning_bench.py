@@ -130,6 +130,20 @@ def test_hebb_config_asks_the_trainer_to_stop_at_the_target_and_the_budget():
         bl.parse_methods("static:fast:centre_fitness=return")
 
 
+def test_the_paper_preset_runs_on_mujoco_with_its_es_settings():
+    """The benchmark's env is MuJoCo: paper's PyBullet body and progress fitness give way, its ES stays."""
+    from agents.training import TrainConfig
+
+    own = TrainConfig.from_preset("paper", env=(bl.ENV,))
+    assert own.env_kwargs.get("backend") == "bullet" and own.fitness == "progress"  # what the preset itself says
+    config = bl.hebb_config(bl.Method("hebbian", "paper"), _args(), budget_s=600.0)
+    assert config.env_kwargs == {} and config.fitness == "distance"
+    assert (config.popsize, config.lr, config.sigma, config.max_steps, config.early_stop) == (
+        own.popsize, own.lr, own.sigma, own.max_steps, own.early_stop)
+    with pytest.raises(ValueError, match="env_kwargs"):
+        bl.parse_methods("static:paper:env_kwargs={}")
+
+
 def test_a_real_tiny_run_stops_at_its_target(tmp_path, monkeypatch):
     """One trainer call (serial, 4 individuals, 15-step episodes) that stops once its centre reaches the target."""
 
