@@ -61,6 +61,8 @@ import numpy as np  # noqa: E402
 ENV = "HebbAnt-Default-v0"
 KINDS = ("hebbian", "static", "evotorch")
 DEFAULT_BUDGET_MINUTES = {"hebbian": 60.0, "static": 30.0, "evotorch": 60.0}
+#: The figure's line style per kind of method (its colour is the method's own).
+LINE_STYLES = dict(zip(KINDS, ("--", "-", ":")))
 CURVE_FIELDS = ("method", "generation", "env_steps", "wall_seconds", "centre_mean", "centre_std")
 CENTRE_EPISODES = 10
 #: Every method trains on the registered MuJoCo env (``env_kwargs={}``). A preset's fitness that only the
@@ -259,7 +261,9 @@ def plot_curves(rows: Sequence[dict[str, Any]], target: float, path: Path) -> Pa
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20").colors
     for k, m in enumerate(methods):
+        colour, style = colours[k % len(colours)], LINE_STYLES[m.split(":")[0]]
         pts = [r for r in rows if r["method"] == m and _finite(r["centre_mean"])]
         if not pts:
             continue
@@ -267,8 +271,8 @@ def plot_curves(rows: Sequence[dict[str, Any]], target: float, path: Path) -> Pa
         sd = np.array([float(r["centre_std"]) if _finite(r["centre_std"]) else 0.0 for r in pts])
         for ax, x in ((axes[0], np.array([float(r["wall_seconds"]) / 60 for r in pts])),
                       (axes[1], np.array([float(r["env_steps"]) / 1e6 for r in pts]))):
-            ax.plot(x, y, marker=".", color=f"C{k % 10}", label=m)
-            ax.fill_between(x, y - sd, y + sd, color=f"C{k % 10}", alpha=0.15, lw=0)
+            ax.plot(x, y, marker=".", color=colour, ls=style, label=m)
+            ax.fill_between(x, y - sd, y + sd, color=colour, alpha=0.15, lw=0)
     for ax, xlabel in ((axes[0], "wall-clock (minutes)"), (axes[1], "env steps (millions)")):
         ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:g} m")
         ax.set_xlabel(xlabel)
@@ -577,6 +581,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rows, _ = truncate_at_target(rows, args.target)
         new_rows.extend(rows)
 
+    from agents.util.atomic import atomic_write_text
     from agents.util.csvfile import write_csv
 
     curves = merge_curves(read_curves(args.out / "curves.csv"), new_rows)
@@ -588,7 +593,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     summaries = [summarise(m, [r for r in curves if r["method"] == m], args.target)
                  for m in dict.fromkeys(r["method"] for r in curves)]
     table = markdown_summary(summaries, args.target)
-    (args.out / "summary.md").write_text(table + "\n")
+    atomic_write_text(args.out / "summary.md", table + "\n")
     print(table)
     for label, reason in skipped.items():
         print(f"skipped {label}: {reason}")
