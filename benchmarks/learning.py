@@ -263,7 +263,7 @@ def plot_curves(rows: Sequence[dict[str, Any]], target: float, path: Path) -> Pa
     methods = list(dict.fromkeys(r["method"] for r in rows))
     colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20").colors
     for k, m in enumerate(methods):
-        colour, style = colours[k % len(colours)], LINE_STYLES[m.split(":")[0]]
+        colour, style = colours[k % len(colours)], LINE_STYLES.get(m.split(":")[0], "-")
         pts = [r for r in rows if r["method"] == m and _finite(r["centre_mean"])]
         if not pts:
             continue
