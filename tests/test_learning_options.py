@@ -10,7 +10,7 @@ import pytest
 from agents.cli import main as cli
 from agents.evaluation.fitness import EnvPool, derive_seed, evaluate_slice
 from agents.policies import load_policy
-from agents.training import TrainConfig, build_policy, read_metrics, train
+from agents.training import TrainConfig, build_policy, read_metrics, train, train_config
 from agents.training import presets as presets_module
 from agents.training.presets import list_presets, load_preset
 from agents.training.rundir import WALL_CLOCK_FIELDS
@@ -212,6 +212,30 @@ def test_clipup_trains_on_workers_and_resumes(tmp_path):
     train(tiny(optimizer="clipup", lr=0.05, generations=2), tmp_path / "cut", progress=False)
     train(tiny(optimizer="clipup", lr=0.05, generations=3), tmp_path / "cut", resume=True, progress=False)
     assert _deterministic(read_metrics(tmp_path / "cut")) == _deterministic(read_metrics(full.run_dir))
+
+
+def test_resume_lr_goes_on_with_a_new_step_size_on_the_workers_too(tmp_path):
+    """--resume --resume-lr: the step size changes at the generation resumed from, in the trainer and in every
+    worker's replica of the strategy (the process run's metrics equal the serial one's); a new run refuses it."""
+    for backend in ("serial", "process"):
+        train(tiny(lr=0.05, generations=2), tmp_path / backend, progress=False)
+        train(tiny(lr=0.05, generations=4, resume_lr=0.01, backend=backend, workers=2), tmp_path / backend,
+              resume=True, progress=False)
+    rows = read_metrics(tmp_path / "serial")
+    assert [r["lr"] for r in rows] == pytest.approx([0.05, 0.05 * 0.995, 0.01, 0.01 * 0.995])
+    assert _deterministic(read_metrics(tmp_path / "process")) == _deterministic(rows)
+    assert json.loads((tmp_path / "serial" / "config.json").read_text())["train"]["resume_lr"] == 0.01
+    assert train_config({}, tmp_path / "serial", resume=True).resume_lr is None  # a later --resume keeps the lr
+    plain = tmp_path / "plain"  # the same two generations, then on at the checkpoint's step size
+    train(tiny(lr=0.05, generations=2), plain, progress=False)
+    train(tiny(lr=0.05, generations=4), plain, resume=True, progress=False)
+    assert read_metrics(plain)[2]["lr"] == pytest.approx(0.05 * 0.995**2)
+    assert read_metrics(plain)[3]["mean"] != rows[3]["mean"]  # the smaller step moved the centre elsewhere
+    with pytest.raises(ValueError, match="resume_lr"):
+        train(tiny(resume_lr=0.01), tmp_path / "new", progress=False)
+    for bad in (0.0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="resume_lr"):
+            tiny(resume_lr=bad)
 
 
 def test_actions_stay_in_asymmetric_and_half_bounded_spaces():

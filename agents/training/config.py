@@ -9,6 +9,7 @@ that say how, where or how long a run is computed, not what it computes (``ident
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -147,6 +148,10 @@ class TrainConfig:
         "help": "the centre evaluation's number that ranks best.pt and that --stop-centre compares: mean (over "
                 "every training variant's episodes) or min (the worst variant's mean)",
         "choices": CENTRE_SCORES, "identity": False})
+    resume_lr: float | None = field(default=None, metadata={
+        "help": "with --resume: go on from the checkpoint with this ES step size instead of its current one "
+                "(it then decays by lr_decay as before; metrics.csv's lr column shows the change)",
+        "identity": False})
     stop_centre: float | None = field(default=None, metadata={
         "help": "stop once a centre evaluation's score (--centre-score) reaches this", "identity": False})
     max_minutes: float | None = field(default=None, metadata={
@@ -178,6 +183,9 @@ class TrainConfig:
             raise ValueError(f"workers={self.workers!r} must be >= 0 (0 = one per core)")
         if self.centre_max_steps < 0:
             raise ValueError(f"centre_max_steps={self.centre_max_steps!r} must be >= 0 (0: max_steps)")
+        if self.resume_lr is not None and (isinstance(self.resume_lr, bool) or not isinstance(self.resume_lr, (int, float))
+                                       or not 0 < self.resume_lr < math.inf):
+            raise ValueError(f"resume_lr={self.resume_lr!r} must be a finite number > 0 (or None: keep the step size)")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes={self.max_minutes!r} must be > 0")
         if self.centre_every < 0 or self.centre_episodes < 1:
@@ -272,7 +280,8 @@ def train_config(given: dict[str, Any], out: str | os.PathLike, resume: bool = F
     """The config of a ``hebb-gym train`` command: its flags over the preset's values over the defaults.
 
     With ``resume``, the run's saved ``config.json`` stands for every flag not given, so ``--resume --out DIR``
-    alone continues a run (flags given must agree with the saved run, or set how it is computed).
+    alone continues a run (flags given must agree with the saved run, or set how it is computed); a saved
+    ``resume_lr`` is not carried over (it applied to the call that gave it).
     """
     saved_path = Path(out) / "config.json"
     if resume and saved_path.exists():
@@ -280,6 +289,7 @@ def train_config(given: dict[str, Any], out: str | os.PathLike, resume: bool = F
             saved = json.loads(saved_path.read_text())["train"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{saved_path} is unreadable ({exc}); choose another --out directory") from exc
+        saved.pop("resume_lr", None)  # a change made by that call, not one to repeat at every later resume
         return TrainConfig.from_json({**saved, **given})
     if given.get("preset"):
         return TrainConfig.from_preset(given["preset"], **{k: v for k, v in given.items() if k != "preset"})

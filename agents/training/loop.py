@@ -3,7 +3,7 @@
 A run is a folder: ``config.json``, ``metrics.csv``, ``checkpoint.pt`` (replaced atomically each
 generation), ``best.pt`` / ``last.pt`` (policy files ``load_policy`` reads), ``learning_curve.png``
 and ``train.log``. ``resume=True`` continues from the checkpoint so that the metrics are those of
-a run that never stopped.
+a run that never stopped (unless ``resume_lr`` sets a new step size there).
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
     Ctrl-C or SIGTERM stop it after the current write (``KeyboardInterrupt``; ``resume=True`` continues).
     """
     out = Path(out)
+    if config.resume_lr is not None and not resume:
+        raise ValueError(f"resume_lr={config.resume_lr!r} changes the step size of a run continued with --resume; "
+                         "a new run starts from lr (--lr)")
     policy = build_policy(config)  # the checks that need an env (spaces, mixed tasks) come before any write
     check_memory(policy, config)
     factory = strategy_factory(policy, config)
@@ -188,7 +191,12 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     start = 0
     judged_by = (config.centre_score, config.resolved_centre_fitness())  # what ranks best.pt in this call
     if ckpt is not None:
-        strategy.load_state_dict(ckpt["strategy"])
+        state = ckpt["strategy"]
+        if config.resume_lr is not None:  # the workers' replicas start from this state too
+            log.info("resume_lr: the step size goes on from %g (the checkpoint's was %g)", config.resume_lr,
+                     float(state["lr"]))
+            state = {**state, "lr": float(config.resume_lr)}
+        strategy.load_state_dict(state)
         rows = ckpt["metrics"]
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
