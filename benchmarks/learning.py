@@ -65,10 +65,10 @@ DEFAULT_BUDGET_MINUTES = {"hebbian": 60.0, "static": 30.0, "evotorch": 60.0}
 LINE_STYLES = dict(zip(KINDS, ("--", "-", ":")))
 CURVE_FIELDS = ("method", "generation", "env_steps", "wall_seconds", "centre_mean", "centre_std")
 CENTRE_EPISODES = 10
+CENTRE_STEPS = 1000
 #: Every method trains on the registered MuJoCo env (``env_kwargs={}``). A preset's fitness that only the
 #: PyBullet body reports (``paper``'s ``progress``: PyBullet's progress term) becomes its MuJoCo counterpart.
 BULLET_ONLY_FITNESS = {"progress": "distance"}
-CENTRE_STEPS = 1000
 #: The peer's network: the static agent's MLP (agents/policies/networks.py), as an EvoTorch net string.
 PEER_NETWORK = ("Linear(obs_length, 128, False) >> Tanh() >> Linear(128, 64, False) >> Tanh()"
                 " >> Linear(64, act_length, False) >> Tanh()")

@@ -183,8 +183,8 @@ class TrainConfig:
             raise ValueError(f"workers={self.workers!r} must be >= 0 (0 = one per core)")
         if self.centre_max_steps < 0:
             raise ValueError(f"centre_max_steps={self.centre_max_steps!r} must be >= 0 (0: max_steps)")
-        if self.resume_lr is not None and (isinstance(self.resume_lr, bool) or not isinstance(self.resume_lr, (int, float))
-                                       or not 0 < self.resume_lr < math.inf):
+        lr = self.resume_lr
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf):
             raise ValueError(f"resume_lr={self.resume_lr!r} must be a finite number > 0 (or None: keep the step size)")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes={self.max_minutes!r} must be > 0")
