@@ -87,6 +87,31 @@ def test_the_worst_variants_centre_can_rank_best_pt_and_stop_the_run(tmp_path):
     assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows[4:]))
 
 
+def test_a_resume_with_other_centre_episodes_or_horizon_rechooses_best_pt(tmp_path):
+    config = tiny(agent="static", generations=3, centre_episodes=1)
+    train(config, tmp_path / "run", progress=False)
+    before = read_metrics(tmp_path / "run")
+    # unchanged settings: the record carries over (the best of all centres so far)
+    same = TrainConfig.from_json({**config.to_json(), "generations": 4})
+    train(same, tmp_path / "run", progress=False, resume=True)
+    rows = read_metrics(tmp_path / "run")
+    assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows))
+    for change in ({"centre_episodes": 2}, {"centre_max_steps": 30}):
+        run = tmp_path / next(iter(change))
+        train(config, run, progress=False)
+        train(TrainConfig.from_json({**config.to_json(), "generations": 5, **change}), run, progress=False, resume=True)
+        rows = read_metrics(run)
+        assert _deterministic(rows[:3]) == _deterministic(before)
+        # best.pt is chosen among the centres measured the new way only, whatever the old record was
+        assert rows[-1]["best_centre"] == pytest.approx(max(r["centre_mean"] for r in rows[3:]))
+        best = load_policy(run / "best.pt")
+        g = 3 + int(np.argmax([r["centre_mean"] for r in rows[3:]]))
+        resumed = TrainConfig.from_json({**config.to_json(), **change})
+        scores = evaluate_slice(best, best.get_flat()[None], [0], derive_seed(config.seed, "centre", g),
+                                EnvPool(resumed.centre_fitness_config())).episodes[0]
+        assert scores.mean() == pytest.approx(rows[g]["centre_mean"], abs=1e-9)
+
+
 def test_the_centre_may_be_scored_by_another_fitness_than_training(tmp_path):
     config = tiny(agent="static", fitness="reward-no-alive", centre_fitness="distance")
     judged = train(config, tmp_path / "distance", progress=False)

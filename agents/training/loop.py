@@ -189,7 +189,10 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
     obs_dim = int(np.prod(policy.observation_space.shape))
     stats = ObsStats(obs_dim) if config.obs_norm else None
     start = 0
-    judged_by = (config.centre_score, config.resolved_centre_fitness())  # what ranks best.pt in this call
+    # what ranks best.pt in this call: a record of best.pt measured otherwise (another score, fitness, number
+    # of centre episodes or horizon; an older checkpoint without the record) is not compared with it
+    judged_by = {"score": config.centre_score, "centre_fitness": config.resolved_centre_fitness(),
+                 "centre_episodes": config.centre_episodes, "centre_horizon": config.centre_fitness_config().max_steps}
     if ckpt is not None:
         state = ckpt["strategy"]
         if config.resume_lr is not None:  # the workers' replicas start from this state too
@@ -201,11 +204,12 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
-        scored_as = (best.get("score", "mean"), best.get("centre_fitness", judged_by[1]))
-        if config.centre_every and scored_as != judged_by:
-            # best.pt stays on disk until a centre evaluation under the new score replaces it
-            log.info("the centre is now scored by %s of %s (was %s of %s): best.pt is chosen by it from here on",
-                     *judged_by, *scored_as)
+        scored_as = {"score": best.get("score", "mean"), "centre_fitness": best.get("centre_fitness", judged_by["centre_fitness"]),
+                     "centre_episodes": best.get("centre_episodes"), "centre_horizon": best.get("centre_horizon")}
+        if config.centre_every and math.isfinite(best["fitness"]) and scored_as != judged_by:
+            # best.pt stays on disk until a centre evaluation under the new measure replaces it
+            log.info("the centre is now scored as %s (best.pt's record %g was scored as %s): best.pt is chosen "
+                     "by the new measure from here on", judged_by, best["fitness"], scored_as)
             best["fitness"] = -math.inf
         if stats is not None:
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
@@ -282,8 +286,7 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                           "centre_min": c_min, "centre_seconds": round(time.perf_counter() - t1, 3)}
                 c_score = {"mean": c_mean, "min": c_min}[config.centre_score]
                 if c_score > best["fitness"]:
-                    best = {"fitness": c_score, "params": params, "assignment": assignment,
-                            "score": judged_by[0], "centre_fitness": judged_by[1],
+                    best = {"fitness": c_score, "params": params, "assignment": assignment, **judged_by,
                             "obs_norm": None if norm is None else norm.state_dict()}
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
