@@ -143,3 +143,30 @@ def test_a_car_ships_with_its_return_and_no_distance(tmp_path, monkeypatch):
                                max_steps=20)
     assert score["return_mean"] == pytest.approx(again.returns.mean())
     assert pretrained.score_text(score, brief=True) == f"return {again.returns.mean():.1f} +- {again.returns.std():.1f}"
+
+
+def test_shipping_the_better_of_several_files_on_other_episodes(tmp_path, monkeypatch):
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=3,
+                                       max_steps=20)
+    entry = add_module.add(run, "tiny", episodes=2, seed=0, max_steps=30, policy_file=["best.pt", "last.pt"],
+                           choose_episodes=3, choose_seed=50, choose_by="distance")
+    means = entry["chosen_by"]["means"]
+    for f in ("best.pt", "last.pt"):  # each file's mean is its distance on the choosing episodes
+        again = evaluate_policy_on(load_policy(run / f), "HebbAnt-Default-v0", 3, 50, max_steps=30,
+                                   env_kwargs=entry["rollout_env_kwargs"])
+        assert means[f] == pytest.approx(again.distances.mean())
+    assert entry["run_file"] == max(means, key=means.get)
+    assert (tmp_path / "pkg" / "tiny.pt").read_bytes() == (run / entry["run_file"]).read_bytes()
+    assert entry["chosen_by"] == {"episodes": 3, "seed": 50, "by": "distance", "means": means}
+    with pytest.raises(ValueError, match="overlap the scoring seeds 0-1"):
+        add_module.add(run, "tiny", episodes=2, seed=0, policy_file=["best.pt", "last.pt"], choose_seed=1)
+    with pytest.raises(ValueError, match="several different ones"):
+        add_module.add(run, "tiny", episodes=2, policy_file=["best.pt", "best.pt"])
+    with pytest.raises(ValueError, match="choose_by='speed' is not known; accepted: return, distance"):
+        add_module.add(run, "tiny", episodes=2, seed=0, policy_file=["best.pt", "last.pt"], choose_by="speed")
+    # the car has no distance to choose by
+    car, car_module = tiny_run_to_ship(tmp_path / "car", monkeypatch, "HebbCarRacing-Default-v0", popsize=2,
+                                       generations=1, max_steps=10)
+    with pytest.raises(ValueError, match="report no distance; choose by return"):
+        car_module.add(car, "tiny-car", episodes=1, seed=0, max_steps=10, policy_file=["best.pt", "last.pt"],
+                       choose_episodes=1, choose_by="distance")

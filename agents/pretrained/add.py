@@ -1,12 +1,16 @@
 """Ship a trained run's best policy: copy it into this package and record it in ``index.json``.
 
     python -m agents.pretrained.add RUN --name static-ant [--episodes 100] [--seed 100000] [--command "..."] [--env IDS]
-                                        [--csv docs/data/static-ant-eval.csv] [--policy best.pt]
+                                        [--csv docs/data/static-ant-eval.csv] [--policy best.pt[,last.pt]]
+                                        [--choose-episodes 10] [--choose-seed 1000] [--choose-by return]
 
 The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
 the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
 return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant and
 of any others named by ``--env`` (the run's own env settings, no early stop), with the file's size and SHA-256. ``--csv`` also writes those scores as ``hebb-gym evaluate --csv`` would.
+Several ``--policy`` files: the one with the best mean over ``--choose-episodes`` other fresh episodes of the
+training variants ships (a centre chosen by a few noisy evaluations is re-judged on tracks it was not chosen on),
+and the entry records that choice.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from agents.evaluation.envs import parse_env_ids
 from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
@@ -29,15 +35,37 @@ from agents.training.rundir import trainer_seconds
 from agents.util.atomic import atomic_write_json, atomic_write_text
 
 FOLDER = Path(__file__).parent
+CHOOSE_BY = ("return", "distance")
+
+
+def choose(run: Path, policy_files: Sequence[str], env_ids: Sequence[str], episodes: int, seed: int, max_steps: int,
+           env_kwargs: dict[str, Any], by: str = "return") -> tuple[str, dict[str, float]]:
+    """The file of ``policy_files`` with the highest mean ``by`` over ``episodes`` episodes (seeds ``seed`` on)
+    of each of ``env_ids``, and every file's mean."""
+    if by not in CHOOSE_BY:
+        raise ValueError(f"choose_by={by!r} is not known; accepted: {', '.join(CHOOSE_BY)}")
+    means = {}
+    for f in policy_files:
+        policy = load_policy(run / f)
+        got = [evaluate_policy_on(policy, e, episodes, seed, max_steps=max_steps, env_kwargs=env_kwargs)
+               for e in env_ids]
+        values = np.concatenate([s.returns if by == "return" else s.distances for s in got])
+        if np.isnan(values).any():
+            raise ValueError(f"choose_by={by!r}: {', '.join(env_ids)} report no {by}; choose by return")
+        means[f] = float(values.mean())
+    return max(means, key=means.get), means
 
 
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
         max_steps: int = 1000, env_ids: Sequence[str] | None = None,
-        csv: str | Path | None = None, policy_file: str = "best.pt") -> dict[str, Any]:
+        csv: str | Path | None = None, policy_file: str | Sequence[str] = "best.pt", choose_episodes: int = 10,
+        choose_seed: int = 1000, choose_by: str = "return") -> dict[str, Any]:
     """Evaluate ``run_dir``'s ``best.pt``, copy it to ``NAME.pt`` beside this module and index it; the entry.
 
     ``policy_file``: ship another policy file of the run instead (``last.pt``: the final centre), recorded in
-    the entry as ``run_file``.
+    the entry as ``run_file``. Several: ship the one :func:`choose` prefers on ``choose_episodes`` episodes of
+    the training variants from ``choose_seed`` (by ``choose_by``), which must not overlap the scoring seeds;
+    the entry's ``chosen_by`` holds every file's mean.
 
     ``env_ids``: the variants to score it on (default: the ones it trained on; they are scored either way,
     first, so that unseen variants can be added, as ``hebb-gym evaluate`` with the same seeds would).
@@ -48,11 +76,27 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
         raise ValueError(f"name={name!r}: use letters, digits and dashes")
     config = TrainConfig.from_json(json.loads((run / "config.json").read_text())["train"])
     rows = read_metrics(run)
-    if Path(policy_file).name != policy_file or not (run / policy_file).is_file():
-        raise ValueError(f"policy_file={policy_file!r}: the name of a policy file in {run} "
-                         f"(accepted: {', '.join(sorted(p.name for p in run.glob('*.pt') if p.name != 'checkpoint.pt'))})")
-    policy = load_policy(run / policy_file)
+    files = [policy_file] if isinstance(policy_file, str) else list(policy_file)
+    for f in files:
+        if Path(f).name != f or not (run / f).is_file():
+            raise ValueError(f"policy_file={f!r}: the name of a policy file in {run} "
+                             f"(accepted: {', '.join(sorted(p.name for p in run.glob('*.pt') if p.name != 'checkpoint.pt'))})")
+    if not files or len(set(files)) != len(files):
+        raise ValueError(f"policy_file={policy_file!r}: one file, or several different ones to choose from")
     env_kwargs = config.rollout_env_kwargs()
+    chosen_by = None
+    if len(files) > 1:
+        if choose_episodes < 1:
+            raise ValueError(f"choose_episodes={choose_episodes!r} must be >= 1")
+        if choose_seed < seed + episodes and seed < choose_seed + choose_episodes:
+            raise ValueError(f"choose_seed={choose_seed!r}: its seeds {choose_seed}-{choose_seed + choose_episodes - 1} "
+                             f"overlap the scoring seeds {seed}-{seed + episodes - 1}; choose on other episodes")
+        policy_file, means = choose(run, files, config.env, choose_episodes, choose_seed, max_steps, env_kwargs,
+                                    choose_by)
+        chosen_by = {"episodes": choose_episodes, "seed": choose_seed, "by": choose_by, "means": means}
+    else:
+        policy_file = files[0]
+    policy = load_policy(run / policy_file)
     scores, measured = {}, []
     scored = list(config.env) + [e for e in (env_ids or ()) if e not in config.env]
     for env_id in scored:
@@ -67,16 +111,18 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     target = FOLDER / f"{name}.pt"
     shutil.copyfile(run / policy_file, target)
     data = target.read_bytes()
-    centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]
+    centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]  # the last is best.pt's record
     minutes = sum(trainer_seconds(r) for r in rows) / 60
     entry = {
         "name": name, "file": target.name, "run_file": policy_file, "agent": config.agent, "env": list(config.env),
         "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,
         "generations": len(rows), "env_steps": int(sum(r["env_steps"] for r in rows)),
-        "wall_clock_minutes": round(minutes, 1), "best_centre": max(centres, default=None),
+        "wall_clock_minutes": round(minutes, 1), "best_centre": centres[-1] if centres else None,
         "num_params": policy.num_params, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         "scores": scores,
     }
+    if chosen_by is not None:
+        entry["chosen_by"] = chosen_by
     others = [e for e in entries() if e["name"] != name]
     atomic_write_json(FOLDER / INDEX, {"agents": others + [entry]})
     return entry
@@ -85,7 +131,14 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.pretrained.add", description=__doc__.splitlines()[0])
     parser.add_argument("run", help="the training run directory (its best.pt is shipped)")
-    parser.add_argument("--policy", default="best.pt", help="ship this policy file of the run instead (e.g. last.pt)")
+    parser.add_argument("--policy", default="best.pt",
+                        help="ship this policy file of the run instead (e.g. last.pt), or the best of several "
+                             "(comma-separated: best.pt,last.pt) on the --choose episodes")
+    parser.add_argument("--choose-episodes", type=int, default=10,
+                        help="episodes per training variant that choose among several --policy files")
+    parser.add_argument("--choose-seed", type=int, default=1000,
+                        help="their first seed (kept apart from the scoring seeds)")
+    parser.add_argument("--choose-by", default="return", choices=CHOOSE_BY, help="what the choice compares")
     parser.add_argument("--name", required=True, help=f"the shipped name ({PREFIX}NAME)")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=100_000, help="episode i resets with seed + i")
@@ -95,8 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="also write the scores to this CSV (hebb-gym evaluate's format)")
     args = parser.parse_args(argv)
     env_ids = None if args.env is None else parse_env_ids(args.env, one_task=False, name="--env")
+    files = [f.strip() for f in args.policy.split(",")]
     entry = add(args.run, args.name, args.episodes, args.seed, args.command, env_ids=env_ids, csv=args.csv,
-                policy_file=args.policy)
+                policy_file=files[0] if len(files) == 1 else files, choose_episodes=args.choose_episodes,
+                choose_seed=args.choose_seed, choose_by=args.choose_by)
+    if "chosen_by" in entry:
+        means = ", ".join(f"{f} {m:.1f}" for f, m in entry["chosen_by"]["means"].items())
+        print(f"chose {entry['run_file']} ({entry['chosen_by']['by']} over {entry['chosen_by']['episodes']} "
+              f"episodes from seed {entry['chosen_by']['seed']}: {means})")
     for env_id, s in entry["scores"].items():
         print(f"{env_id}: {score_text(s)}")
     return 0
