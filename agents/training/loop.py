@@ -204,8 +204,9 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
         best = ckpt["best"]
         best.setdefault("obs_norm", None)
         best_individual = ckpt.get("best_individual", best["fitness"])
-        scored_as = {"score": best.get("score", "mean"), "centre_fitness": best.get("centre_fitness", judged_by["centre_fitness"]),
-                     "centre_episodes": best.get("centre_episodes"), "centre_horizon": best.get("centre_horizon")}
+        # records from before a key was kept: the score was the mean, the fitness this call's
+        scored_as = {"score": "mean", "centre_fitness": judged_by["centre_fitness"], "centre_episodes": None,
+                     "centre_horizon": None, **{k: best[k] for k in judged_by if k in best}}
         if config.centre_every and math.isfinite(best["fitness"]) and scored_as != judged_by:
             # best.pt stays on disk until a centre evaluation under the new measure replaces it
             log.info("the centre is now scored as %s (best.pt's record %g was scored as %s): best.pt is chosen "
