@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +31,7 @@ from agents.policies import load_policy
 from agents.pretrained import INDEX, PREFIX, entries, score_text
 from agents.training import TrainConfig, read_metrics
 from agents.training.rundir import trainer_seconds
-from agents.util.atomic import atomic_write_json, atomic_write_text
+from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
 
 FOLDER = Path(__file__).parent
 CHOOSE_BY = ("return", "distance")
@@ -109,8 +108,8 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     if csv is not None:
         atomic_write_text(csv, scores_csv(measured))
     target = FOLDER / f"{name}.pt"
-    shutil.copyfile(run / policy_file, target)
-    data = target.read_bytes()
+    data = (run / policy_file).read_bytes()
+    atomic_write(target, lambda f: f.write(data))
     centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]  # the last is best.pt's record
     minutes = sum(trainer_seconds(r) for r in rows) / 60
     entry = {
