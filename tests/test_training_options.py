@@ -200,3 +200,33 @@ def test_options_together_are_the_same_on_sliced_workers_and_the_defaults_are_un
     assert TrainConfig.from_json({k: v for k, v in plain.to_json().items()
                                   if k not in ("sigma_adapt", "sigma_lr", "sigma_max_change", "top_directions",
                                                "init_seeds", "horizon_start", "horizon_growth")}) == plain
+
+
+def test_init_policy_starts_the_centre_from_a_saved_policy_and_resume_does_not_reread_it(tmp_path):
+    source = build_policy(tiny(seed=11))
+    source.save(tmp_path / "source.pt")
+    started = build_policy(tiny(init_policy=str(tmp_path / "source.pt")))
+    np.testing.assert_array_equal(started.get_flat(), source.get_flat())
+    assert not np.array_equal(build_policy(tiny()).get_flat(), source.get_flat())  # seed 3 alone: other weights
+    # a run started from it: its first centre is the file's (a learning rate of 1e-9 keeps it there)
+    run = train(tiny(init_policy=str(tmp_path / "source.pt"), generations=1, lr=1e-9), tmp_path / "run",
+                progress=False)
+    centre = load_checkpoint(run.run_dir / "checkpoint.pt")["strategy"]["mean"]
+    np.testing.assert_allclose(np.asarray(centre, dtype=np.float64), source.get_flat(), rtol=0, atol=1e-6)
+    (tmp_path / "source.pt").unlink()  # a resumed run reads its checkpoint, never the start file again
+    train(tiny(init_policy=str(tmp_path / "source.pt"), generations=2, lr=1e-9), tmp_path / "run", resume=True,
+          progress=False)
+    assert len(read_metrics(tmp_path / "run")) == 2
+
+
+def test_init_policy_refuses_a_policy_of_another_agent_env_or_options(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        build_policy(tiny(init_policy=str(tmp_path / "missing.pt")))
+    build_policy(tiny(agent="static")).save(tmp_path / "static.pt")
+    with pytest.raises(ValueError, match="class"):
+        build_policy(tiny(agent="hebbian", init_policy=str(tmp_path / "static.pt")))
+    build_policy(tiny(env=("HebbCarRacing-Default-v0",), agent="static")).save(tmp_path / "car.pt")
+    with pytest.raises(ValueError, match="space|parameter count|options"):
+        build_policy(tiny(agent="static", init_policy=str(tmp_path / "car.pt")))
+    with pytest.raises(ValueError, match="rho"):
+        build_policy(tiny(agent="hebbian", rho=0.5, init_policy=str(tmp_path / "static.pt")))

@@ -131,6 +131,10 @@ class TrainConfig:
     address: str | None = field(default=None, metadata={
         "help": "Ray cluster address to join (ray backend)", "identity": False})
     seed: int = field(default=0, metadata={"help": "everything random in the run derives from it"})
+    init_policy: str | None = field(default=None, metadata={
+        "help": "start the search centre from a saved policy (FILE.pt or pretrained:NAME) of the same agent, "
+                "options and spaces instead of from random parameters: fine-tuning, or a trained agent under "
+                "another horizon or variant (read only when a run starts, not on --resume)"})
     env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=ENV_KWARGS_METADATA)
     env_module: tuple[str, ...] = field(default=(), metadata={
         "help": "modules to import first, which register env ids (comma-separated or repeated)"})
@@ -262,8 +266,12 @@ class TrainConfig:
         return d
 
 
-def build_policy(config: TrainConfig) -> Policy:
-    """The policy a run trains, built from the first training env (with its env kwargs) and the run seed."""
+def build_policy(config: TrainConfig, start: bool = True) -> Policy:
+    """The policy a run trains, built from the first training env (with its env kwargs) and the run seed.
+
+    With ``start`` (a run that begins, not one resumed) and ``config.init_policy``, its parameters are those
+    of that policy file, the centre the search starts from.
+    """
     env = gym.make(config.env[0], **config.env_kwargs)
     try:
         policy = policy_class(config.agent).from_env(env, seed=config.seed, init_std=config.init_std,
@@ -273,7 +281,38 @@ def build_policy(config: TrainConfig) -> Policy:
     if config.obs_norm and policy.spec.kind != "mlp":
         raise ValueError(f"obs_norm=True needs a vector observation; {config.env[0]} gives "
                          f"{policy.observation_space.shape} images (the CNN path scales pixels to [0, 1] itself)")
+    if start and config.init_policy is not None:
+        _start_from(policy, config)
     return policy
+
+
+def _start_from(policy: Policy, config: TrainConfig) -> None:
+    """Set ``policy``'s parameters to those of ``config.init_policy``, which must be the same kind of policy."""
+    from agents.policies import load_policy
+    from agents.policies.spaces import describe_space
+
+    if config.agent == "hebbian" and config.rho != 1:
+        raise ValueError(f"init_policy={config.init_policy!r} with rho={config.rho!r}: a shared-rule run searches "
+                         "the rule assignment as well, which a policy file cannot start; accepted: rho=1, or "
+                         "a static or LSTM agent")
+    try:
+        source = load_policy(config.init_policy)
+    except FileNotFoundError:
+        raise ValueError(f"init_policy={config.init_policy!r}: no such file") from None
+    mine = (type(policy).__name__, dict(policy.options), describe_space(policy.observation_space),
+            describe_space(policy.action_space), policy.num_params)
+    theirs = (type(source).__name__, dict(source.options), describe_space(source.observation_space),
+              describe_space(source.action_space), source.num_params)
+    for what, a, b in zip(("class", "options", "observation space", "action space", "parameter count"),
+                          mine, theirs):
+        if a != b:
+            raise ValueError(f"init_policy={config.init_policy!r} is not a policy this run can start from: its "
+                             f"{what} is {b!r}, the run's {a!r} (same agent, options and env spaces accepted)")
+    if source.obs_norm is not None:
+        raise ValueError(f"init_policy={config.init_policy!r} holds an observation normaliser; a run starts its "
+                         "statistics anew, under which those parameters would see other inputs; accepted: a "
+                         "policy trained without --obs-norm")
+    policy.set_flat(source.get_flat())
 
 
 def train_config(given: dict[str, Any], out: str | os.PathLike, resume: bool = False) -> TrainConfig:

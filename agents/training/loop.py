@@ -102,7 +102,7 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
     if config.resume_lr is not None and not resume:
         raise ValueError(f"resume_lr={config.resume_lr!r} changes the step size of a run continued with --resume; "
                          "a new run starts from lr (--lr)")
-    policy = build_policy(config)  # the checks that need an env (spaces, mixed tasks) come before any write
+    policy = build_policy(config, start=not resume)  # the checks that need an env (spaces, mixed tasks) come before any write
     check_memory(policy, config)
     factory = strategy_factory(policy, config)
     check_run_dir(out, config, resume)
