@@ -170,3 +170,21 @@ def test_shipping_the_better_of_several_files_on_other_episodes(tmp_path, monkey
     with pytest.raises(ValueError, match="report no distance; choose by return"):
         car_module.add(car, "tiny-car", episodes=1, seed=0, max_steps=10, policy_file=["best.pt", "last.pt"],
                        choose_episodes=1, choose_by="distance")
+
+
+def test_a_run_begun_from_a_policy_records_where_it_started_and_that_agents_compute(tmp_path, monkeypatch):
+    from agents.training import TrainConfig, build_policy
+
+    build_policy(TrainConfig(env=("HebbAnt-Default-v0",), agent="static")).save(tmp_path / "start.pt")
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=1,
+                                       max_steps=20, init_policy=str(tmp_path / "start.pt"))
+    entry = add_module.add(run, "tiny", episodes=1, max_steps=20)
+    assert entry["started_from"] == {"policy": str(tmp_path / "start.pt")}
+    # from a shipped agent: its compute comes along, read before the new entry replaces it
+    earlier = {"name": "tiny", "generations": 300, "env_steps": 5_000_000, "wall_clock_minutes": 113.0,
+               "run_file": "best.pt", "sha256": "ab", "started_from": {"policy": "x.pt"}, "scores": {}}
+    config = TrainConfig(env=("HebbAnt-Default-v0",), agent="static", init_policy="pretrained:tiny")
+    assert add_module.started_from(config, [earlier]) == {"policy": "pretrained:tiny", **{
+        k: earlier[k] for k in ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256",
+                                "started_from")}}
+    assert add_module.started_from(TrainConfig(env=("HebbAnt-Default-v0",)), [earlier]) is None
