@@ -289,7 +289,7 @@ def build_policy(config: TrainConfig, start: bool = True) -> Policy:
 def _start_from(policy: Policy, config: TrainConfig) -> None:
     """Set ``policy``'s parameters to those of ``config.init_policy``, which must be the same kind of policy."""
     from agents.policies import load_policy
-    from agents.policies.spaces import describe_space
+    from agents.policies.spaces import same_space
 
     if config.agent == "hebbian" and config.rho != 1:
         raise ValueError(f"init_policy={config.init_policy!r} with rho={config.rho!r}: a shared-rule run searches "
@@ -299,13 +299,13 @@ def _start_from(policy: Policy, config: TrainConfig) -> None:
         source = load_policy(config.init_policy)
     except FileNotFoundError:
         raise ValueError(f"init_policy={config.init_policy!r}: no such file") from None
-    mine = (type(policy).__name__, dict(policy.options), describe_space(policy.observation_space),
-            describe_space(policy.action_space), policy.num_params)
-    theirs = (type(source).__name__, dict(source.options), describe_space(source.observation_space),
-              describe_space(source.action_space), source.num_params)
-    for what, a, b in zip(("class", "options", "observation space", "action space", "parameter count"),
-                          mine, theirs):
-        if a != b:
+    equal = lambda a, b: a == b  # noqa: E731
+    for what, a, b, same in (("class", type(policy).__name__, type(source).__name__, equal),
+                             ("options", dict(policy.options), dict(source.options), equal),
+                             ("observation space", policy.observation_space, source.observation_space, same_space),
+                             ("action space", policy.action_space, source.action_space, same_space),
+                             ("parameter count", policy.num_params, source.num_params, equal)):
+        if not same(a, b):
             raise ValueError(f"init_policy={config.init_policy!r} is not a policy this run can start from: its "
                              f"{what} is {b!r}, the run's {a!r} (same agent, options and env spaces accepted)")
     if source.obs_norm is not None:
