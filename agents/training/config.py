@@ -289,6 +289,8 @@ def build_policy(config: TrainConfig, start: bool = True) -> Policy:
 def _start_from(policy: Policy, config: TrainConfig) -> None:
     """Set ``policy``'s parameters to those of ``config.init_policy``, which must be the same kind of policy."""
     from agents.policies import load_policy
+    from operator import eq as equal
+
     from agents.policies.spaces import same_space
 
     if config.agent == "hebbian" and config.rho != 1:
@@ -299,7 +301,6 @@ def _start_from(policy: Policy, config: TrainConfig) -> None:
         source = load_policy(config.init_policy)
     except FileNotFoundError:
         raise ValueError(f"init_policy={config.init_policy!r}: no such file") from None
-    equal = lambda a, b: a == b  # noqa: E731
     for what, a, b, same in (("class", type(policy).__name__, type(source).__name__, equal),
                              ("options", dict(policy.options), dict(source.options), equal),
                              ("observation space", policy.observation_space, source.observation_space, same_space),
