@@ -179,12 +179,40 @@ def test_a_run_begun_from_a_policy_records_where_it_started_and_that_agents_comp
     run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=1,
                                        max_steps=20, init_policy=str(tmp_path / "start.pt"))
     entry = add_module.add(run, "tiny", episodes=1, max_steps=20)
-    assert entry["started_from"] == {"policy": str(tmp_path / "start.pt")}
-    # from a shipped agent: its compute comes along, read before the new entry replaces it
+    assert entry["started_from"] == {"policy": str(tmp_path / "start.pt"),
+                                     "sha256": hashlib.sha256((tmp_path / "start.pt").read_bytes()).hexdigest()}
+    # from a shipped agent: its compute comes along, with where it started in turn
     earlier = {"name": "tiny", "generations": 300, "env_steps": 5_000_000, "wall_clock_minutes": 113.0,
                "run_file": "best.pt", "sha256": "ab", "started_from": {"policy": "x.pt"}, "scores": {}}
-    config = TrainConfig(env=("HebbAnt-Default-v0",), agent="static", init_policy="pretrained:tiny")
-    assert add_module.started_from(config, [earlier]) == {"policy": "pretrained:tiny", **{
+    assert pretrained.started_from("pretrained:tiny", [earlier]) == {"policy": "pretrained:tiny", **{
         k: earlier[k] for k in ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256",
                                 "started_from")}}
-    assert add_module.started_from(TrainConfig(env=("HebbAnt-Default-v0",)), [earlier]) is None
+    assert pretrained.started_from(None, [earlier]) is None
+
+
+def test_a_fine_tune_keeps_the_compute_it_started_from_when_its_own_agent_replaces_the_source(tmp_path, monkeypatch):
+    """Ship a run begun at pretrained:tiny as tiny, resume it, ship it again: the second entry's started_from is
+    still the first agent's compute (recorded when the run started), not the fine-tune's own first entry."""
+    from agents.pretrained import add as add_module
+    from agents.training import TrainConfig, build_policy, train
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    build_policy(TrainConfig(env=("HebbAnt-Default-v0",), agent="static")).save(pkg / "tiny.pt")
+    source = {"name": "tiny", "file": "tiny.pt", "generations": 300, "env_steps": 5_000_000,
+              "wall_clock_minutes": 113.0, "run_file": "best.pt", "sha256": "ab", "scores": {}}
+    (pkg / "index.json").write_text(json.dumps({"agents": [source]}))
+    monkeypatch.setattr(pretrained, "_folder", lambda: pkg)
+    monkeypatch.setattr(add_module, "FOLDER", pkg)
+    monkeypatch.setattr(add_module, "entries", pretrained.entries)
+    options = dict(env=("HebbAnt-Default-v0",), agent="static", backend="serial", centre_episodes=1, popsize=4,
+                   max_steps=20, init_policy="pretrained:tiny")
+    run = tmp_path / "run"
+    train(TrainConfig(generations=1, **options), run, progress=False)
+    first = add_module.add(run, "tiny", episodes=1, max_steps=20)
+    assert first["started_from"]["generations"] == 300 and first["generations"] == 1
+    train(TrainConfig(generations=2, **options), run, resume=True, progress=False)
+    second = add_module.add(run, "tiny", episodes=1, max_steps=20)
+    assert second["generations"] == 2
+    assert second["started_from"] == first["started_from"] == {
+        "policy": "pretrained:tiny", **{k: source[k] for k in pretrained.COMPUTE_KEYS if k in source}}

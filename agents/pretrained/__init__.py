@@ -6,12 +6,13 @@ command that trained it, its env-steps and wall-clock, and the scores measured o
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREFIX", "entries", "entry", "is_pretrained", "path_of", "score_text"]
+__all__ = ["COMPUTE_KEYS", "PREFIX", "entries", "entry", "is_pretrained", "path_of", "score_text", "started_from"]
 
 #: How a shipped agent is named wherever a policy file is accepted.
 PREFIX = "pretrained:"
@@ -48,6 +49,30 @@ def entry(name: str) -> dict[str, Any]:
 def path_of(name: str) -> Path:
     """The file of shipped agent ``name`` inside the installed package."""
     return Path(str(_folder() / entry(name)["file"]))
+
+
+#: What :func:`started_from` copies from a shipped agent a run began at (``--init-policy pretrained:NAME``).
+COMPUTE_KEYS = ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256")
+
+
+def started_from(init_policy: str | None, shipped: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """Where a run begun at ``init_policy`` started: the policy named with its SHA-256 and, when it is a shipped
+    agent of ``shipped`` (default: the index now), that agent's compute and its own ``started_from``, so that a
+    fine-tuned agent's total is on record. A run records this in its ``config.json`` when it starts: by the time it
+    is shipped, ``pretrained:NAME`` may name what the run itself produced."""
+    if init_policy is None:
+        return None
+    start: dict[str, Any] = {"policy": init_policy}
+    if is_pretrained(init_policy):
+        bare = init_policy[len(PREFIX):]
+        source = next((e for e in (entries() if shipped is None else shipped) if e["name"] == bare), None)
+        if source is not None:
+            start.update({k: source[k] for k in COMPUTE_KEYS if k in source})
+            if "started_from" in source:
+                start["started_from"] = source["started_from"]
+    elif Path(init_policy).is_file():
+        start["sha256"] = hashlib.sha256(Path(init_policy).read_bytes()).hexdigest()
+    return start
 
 
 def score_text(score: dict[str, Any], brief: bool = False) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 from agents.evaluation.envs import parse_env_ids
 from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
-from agents.pretrained import INDEX, PREFIX, entries, is_pretrained, score_text
+from agents.pretrained import INDEX, PREFIX, entries, score_text, started_from
 from agents.training import TrainConfig, read_metrics
 from agents.training.rundir import trainer_seconds
 from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
@@ -55,26 +55,6 @@ def choose(run: Path, policy_files: Sequence[str], env_ids: Sequence[str], episo
     return max(means, key=means.get), means
 
 
-#: What ``started_from`` copies from a shipped agent a run began at (``--init-policy pretrained:NAME``).
-COMPUTE_KEYS = ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256")
-
-
-def started_from(config: TrainConfig, shipped: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """Where a run with ``init_policy`` began: the policy named, and, when it is a shipped agent of ``shipped``
-    (read before this entry replaces it), that agent's compute, so that a fine-tuned agent's total is on record."""
-    if config.init_policy is None:
-        return None
-    start: dict[str, Any] = {"policy": config.init_policy}
-    if is_pretrained(config.init_policy):
-        bare = config.init_policy[len(PREFIX):]
-        source = next((e for e in shipped if e["name"] == bare), None)
-        if source is not None:
-            start.update({k: source[k] for k in COMPUTE_KEYS if k in source})
-            if "started_from" in source:
-                start["started_from"] = source["started_from"]
-    return start
-
-
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
         max_steps: int = 1000, env_ids: Sequence[str] | None = None,
         csv: str | Path | None = None, policy_file: str | Sequence[str] = "best.pt", choose_episodes: int = 10,
@@ -94,7 +74,8 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     run = Path(run_dir)
     if not name.replace("-", "").isalnum():
         raise ValueError(f"name={name!r}: use letters, digits and dashes")
-    config = TrainConfig.from_json(json.loads((run / "config.json").read_text())["train"])
+    saved = json.loads((run / "config.json").read_text())
+    config = TrainConfig.from_json(saved["train"])
     rows = read_metrics(run)
     files = [policy_file] if isinstance(policy_file, str) else list(policy_file)
     for f in files:
@@ -144,7 +125,8 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     if chosen_by is not None:
         entry["chosen_by"] = chosen_by
     shipped = entries()
-    start = started_from(config, shipped)
+    # what the run recorded when it started; a run from before that record: where the index says it began
+    start = saved["started_from"] if "started_from" in saved else started_from(config.init_policy, shipped)
     if start is not None:
         entry["started_from"] = start
     others = [e for e in shipped if e["name"] != name]

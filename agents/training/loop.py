@@ -9,6 +9,7 @@ a run that never stopped (unless ``resume_lr`` sets a new step size there).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -28,6 +29,7 @@ from agents.evaluation.backends import CHUNK, make_backend
 from agents.evaluation.fitness import EnvPool, combine_variants, derive_seed, evaluate_slice
 from agents.policies import policy_with
 from agents.policies.normalizer import ObsNormalizer, ObsStats
+from agents.pretrained import started_from
 from agents.training.config import TrainConfig, build_policy
 from agents.training.curves import plot_learning_curves
 from agents.training.rundir import RUN_FILES, RunDirError, RunLock, check_run_dir, metrics_csv, save_checkpoint
@@ -216,12 +218,18 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
             stats = ObsStats.from_state_dict(ckpt["obs_stats"])
         start = ckpt["generation"]
         log.info("resumed %s at generation %d", out, start)
-    # the settings of this call: a resumed run records what it was continued with (--centre-score, --variant-fitness)
-    atomic_write_json(out / "config.json", {
+    # the settings of this call: a resumed run records what it was continued with (--centre-score, --variant-fitness),
+    # and keeps where it started (recorded once: by now pretrained:NAME may name what this run produced)
+    record = {
         "train": config.to_json(),
         "num_params": policy.num_params,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
-    })
+    }
+    start_record = (started_from(config.init_policy) if ckpt is None
+                    else json.loads((out / "config.json").read_text()).get("started_from"))
+    if start_record is not None:
+        record["started_from"] = start_record
+    atomic_write_json(out / "config.json", record)
     if ckpt is None:
         atomic_write_text(out / "metrics.csv", metrics_csv([]))
     state_at_start = {"state": strategy.state_dict()}
