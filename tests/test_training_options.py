@@ -230,3 +230,26 @@ def test_init_policy_refuses_a_policy_of_another_agent_env_or_options(tmp_path):
         build_policy(tiny(agent="static", init_policy=str(tmp_path / "car.pt")))
     with pytest.raises(ValueError, match="rho"):
         build_policy(tiny(agent="hebbian", rho=0.5, init_policy=str(tmp_path / "static.pt")))
+
+
+def test_keep_centres_keeps_each_evaluated_centre_under_its_generation(tmp_path):
+    from agents.policies import load_policy
+
+    run = train(tiny(generations=3, centre_every=2, keep_centres=True), tmp_path / "run", progress=False)
+    rows = read_metrics(run.run_dir)
+    evaluated = [int(r["generation"]) for r in rows if np.isfinite(r["centre_mean"])]
+    assert evaluated == [1, 2]  # every 2nd generation and the last
+    assert sorted(p.name for p in run.run_dir.glob("centre-*.pt")) == ["centre-000001.pt", "centre-000002.pt"]
+    # the last kept centre is last.pt; best.pt is the kept centre with the best centre_mean
+    np.testing.assert_array_equal(load_policy(run.run_dir / "centre-000002.pt").get_flat(),
+                                  load_policy(run.run_dir / "last.pt").get_flat())
+    best_gen = max(evaluated, key=lambda g: rows[g]["centre_mean"])
+    np.testing.assert_array_equal(load_policy(run.run_dir / f"centre-{best_gen:06d}.pt").get_flat(),
+                                  load_policy(run.run_dir / "best.pt").get_flat())
+    assert not np.array_equal(load_policy(run.run_dir / "centre-000001.pt").get_flat(),
+                              load_policy(run.run_dir / "centre-000002.pt").get_flat())
+    # off by default, and may be switched on when a run is resumed
+    plain = train(tiny(generations=2, centre_every=1), tmp_path / "plain", progress=False)
+    assert not list(plain.run_dir.glob("centre-*.pt"))
+    train(tiny(generations=3, centre_every=1, keep_centres=True), tmp_path / "plain", resume=True, progress=False)
+    assert [p.name for p in plain.run_dir.glob("centre-*.pt")] == ["centre-000002.pt"]

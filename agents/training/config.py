@@ -166,6 +166,10 @@ class TrainConfig:
     tensorboard: bool = field(default=False, metadata={
         "help": "also log the metrics as TensorBoard events in OUT/tensorboard (tensorboard extra)",
         "identity": False})
+    keep_centres: bool = field(default=False, metadata={
+        "help": "also keep each evaluated centre as OUT/centre-GENERATION.pt (the generation of its metrics.csv "
+                "row), to choose among later on other episodes (python -m agents.pretrained.add --policy)",
+        "identity": False})
 
     def __post_init__(self) -> None:
         if isinstance(self.env_module, str):

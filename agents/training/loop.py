@@ -129,7 +129,7 @@ def train(config: TrainConfig, out: str | os.PathLike, resume: bool = False, pro
             return _train(config, out, policy, factory, ckpt, progress)
         except BaseException:
             if not (out / "checkpoint.pt").exists():  # nothing saved: leave the directory as it was
-                for name in set(RUN_FILES) - before:
+                for name in (set(RUN_FILES) | {p.name for p in out.glob(centre_file("*"))}) - before:
                     with contextlib.suppress(FileNotFoundError):
                         (out / name).unlink()
             raise
@@ -297,6 +297,9 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 if c_score > best["fitness"]:
                     best = {"fitness": c_score, "params": params, "assignment": assignment, **judged_by,
                             "obs_norm": None if norm is None else norm.state_dict()}
+                if config.keep_centres:
+                    with signals.writing():
+                        _policy_file(policy, params, assignment, norm).save(out / centre_file(g))
             rows.append({
                 "generation": g, "best": float(clean.max()), "mean": float(clean.mean()), "std": float(clean.std()),
                 "min": float(clean.min()), "best_so_far": best_individual, "nonfinite": int((~finite).sum()),
@@ -323,6 +326,11 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 break
     curve = plot_learning_curves([out], out / "learning_curve.png")
     return TrainResult(out, best["fitness"], len(rows), out / "best.pt", out / "last.pt", curve)
+
+
+def centre_file(generation: int | str) -> str:
+    """The name of the centre kept (``keep_centres``) after ``generation`` (its ``metrics.csv`` row)."""
+    return f"centre-{generation:06d}.pt" if isinstance(generation, int) else f"centre-{generation}.pt"
 
 
 def _should_stop(config: TrainConfig, centre_score: Any, elapsed: float) -> bool:
