@@ -117,7 +117,7 @@ def test_shipping_a_run_scores_it_on_its_variants_and_more(tmp_path, monkeypatch
     data = (tmp_path / "pkg" / "tiny.pt").read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["sha256"] and entry["bytes"] == len(data)
     index = json.loads((tmp_path / "pkg" / "index.json").read_text())
-    assert index == {"agents": [entry]} and np.isfinite(entry["best_centre"])
+    assert index == {"agents": [entry]} and np.isfinite(entry["centre_score"])
     policy = load_policy(tmp_path / "pkg" / "tiny.pt")
     again = evaluate_policy_on(policy, "HebbAnt-LongRearLegs-v0", 2, 100_000, max_steps=30,
                                env_kwargs=entry["rollout_env_kwargs"])
@@ -170,6 +170,32 @@ def test_shipping_the_better_of_several_files_on_other_episodes(tmp_path, monkey
     with pytest.raises(ValueError, match="report no distance; choose by return"):
         car_module.add(car, "tiny-car", episodes=1, seed=0, max_steps=10, policy_file=["best.pt", "last.pt"],
                        choose_episodes=1, choose_by="distance")
+
+
+def test_a_kept_centre_ships_with_the_compute_up_to_its_generation(tmp_path, monkeypatch):
+    """A centre kept at generation 1 of a 3-generation run: the entry counts generations 0-1 only, and its own
+    centre evaluation; best.pt and last.pt count up to theirs."""
+    import shutil
+
+    from agents.training import read_metrics
+
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=3,
+                                       max_steps=20, centre_every=1, keep_centres=True)
+    rows = read_metrics(run)
+    entry = add_module.add(run, "tiny", episodes=1, max_steps=20, policy_file="centre-000001.pt")
+    assert entry["run_file"] == "centre-000001.pt" and entry["generations"] == 2
+    assert entry["env_steps"] == int(rows[0]["env_steps"] + rows[1]["env_steps"]) < sum(r["env_steps"] for r in rows)
+    assert entry["centre_score"] == pytest.approx(rows[1]["centre_mean"])
+    assert entry["wall_clock_minutes"] == round(sum(r["eval_seconds"] + r["centre_seconds"] for r in rows[:2]) / 60, 1)
+    last = add_module.compute_behind("last.pt", rows)
+    assert last["generations"] == 3 and last["centre_score"] == pytest.approx(rows[2]["centre_mean"])
+    best = add_module.compute_behind("best.pt", rows)  # the generation whose centre set best.pt's record
+    at = best["generations"] - 1
+    assert rows[at]["centre_mean"] == rows[-1]["best_centre"] == best["centre_score"]
+    assert all(r["centre_mean"] < best["centre_score"] for r in rows[:at])
+    shutil.copy(run / "last.pt", run / "centre-000009.pt")
+    with pytest.raises(ValueError, match=r"'centre-000009.pt': no generation 000009 in the run's metrics.csv \(generations 0-2\)"):
+        add_module.add(run, "tiny", episodes=1, policy_file=["last.pt", "centre-000009.pt"])
 
 
 def test_a_run_begun_from_a_policy_records_where_it_started_and_that_agents_compute(tmp_path, monkeypatch):

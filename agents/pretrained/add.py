@@ -5,7 +5,8 @@
                                         [--choose-episodes 10] [--choose-seed 1000] [--choose-by return]
 
 The entry records what ``hebb-gym pretrained`` lists: the agent kind, the training variants and preset,
-the command, the env-steps and wall-clock of the run (from its ``metrics.csv``), and the distance and
+the command, the generations, env-steps and wall-clock behind the shipped file and its own centre evaluation (from
+the run's ``metrics.csv``, up to the generation that saved it), and the distance and
 return of the shipped policy over ``--episodes`` fresh 1000-step episodes of every training variant and
 of any others named by ``--env`` (the run's own env settings, no early stop), with the file's size and SHA-256. ``--csv`` also writes those scores as ``hebb-gym evaluate --csv`` would.
 Several ``--policy`` files: the one with the best mean over ``--choose-episodes`` other fresh episodes of the
@@ -30,7 +31,7 @@ from agents.experiments.evaluate import evaluate_policy_on, scores_csv
 from agents.policies import load_policy
 from agents.pretrained import INDEX, PREFIX, entries, score_text, started_from
 from agents.training import TrainConfig, read_metrics
-from agents.training.rundir import trainer_seconds
+from agents.training.rundir import rows_behind, trainer_seconds
 from agents.util.atomic import atomic_write, atomic_write_json, atomic_write_text
 
 FOLDER = Path(__file__).parent
@@ -53,6 +54,19 @@ def choose(run: Path, policy_files: Sequence[str], env_ids: Sequence[str], episo
             raise ValueError(f"choose_by={by!r}: {', '.join(env_ids)} report no {by}; choose by return")
         means[f] = float(values.mean())
     return max(means, key=means.get), means
+
+
+def compute_behind(policy_file: str, rows: list[dict[str, float]], centre_score: str = "mean") -> dict[str, Any]:
+    """What the index records of the training behind a run's ``policy_file``, from the run's ``metrics.csv`` rows:
+    the generations, env-steps and trainer minutes up to the generation that saved the file
+    (:func:`~agents.training.rundir.rows_behind`; a run that went on after it does not count), and
+    ``centre_score``, the file's own centre evaluation (its ``centre_mean`` or ``centre_min``; None when that
+    generation evaluated no centre)."""
+    behind = rows[:rows_behind(policy_file, rows)]
+    score = behind[-1][f"centre_{centre_score}"] if behind else math.nan
+    return {"generations": len(behind), "env_steps": int(sum(r["env_steps"] for r in behind)),
+            "wall_clock_minutes": round(sum(trainer_seconds(r) for r in behind) / 60, 1),
+            "centre_score": score if math.isfinite(score) else None}
 
 
 def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000, command: str = "",
@@ -82,6 +96,7 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
         if Path(f).name != f or not (run / f).is_file():
             raise ValueError(f"policy_file={f!r}: the name of a policy file in {run} "
                              f"(accepted: {', '.join(sorted(p.name for p in run.glob('*.pt') if p.name != 'checkpoint.pt'))})")
+        rows_behind(f, rows)  # a kept centre of a generation the metrics have
     if not files or len(set(files)) != len(files):
         raise ValueError(f"policy_file={policy_file!r}: one file, or several different ones to choose from")
     env_kwargs = config.rollout_env_kwargs()
@@ -112,13 +127,10 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     target = FOLDER / f"{name}.pt"
     data = (run / policy_file).read_bytes()
     atomic_write(target, lambda f: f.write(data))
-    centres = [r["best_centre"] for r in rows if math.isfinite(r["best_centre"])]  # the last is best.pt's record
-    minutes = sum(trainer_seconds(r) for r in rows) / 60
     entry = {
         "name": name, "file": target.name, "run_file": policy_file, "agent": config.agent, "env": list(config.env),
         "preset": config.preset, "command": command, "rollout_env_kwargs": env_kwargs,
-        "generations": len(rows), "env_steps": int(sum(r["env_steps"] for r in rows)),
-        "wall_clock_minutes": round(minutes, 1), "best_centre": centres[-1] if centres else None,
+        **compute_behind(policy_file, rows, config.centre_score),
         "num_params": policy.num_params, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
         "scores": scores,
     }

@@ -39,6 +39,26 @@ def trainer_seconds(row: dict[str, float]) -> float:
     return row["eval_seconds"] + (centre if math.isfinite(centre) else 0.0)
 
 
+def rows_behind(policy_file: str, rows: list[dict[str, float]]) -> int:
+    """How many of a run's ``metrics.csv`` rows (:func:`read_metrics`) stand behind its policy file ``policy_file``:
+    the generations up to the one that saved it. ``centre-GENERATION.pt`` (``keep_centres``): up to that
+    generation; ``best.pt``: up to the last row that set a new ``best_centre`` record (without centre evaluations:
+    a new ``best_so_far``, the best single evaluation); ``last.pt`` and any other file: all of them."""
+    if policy_file.startswith("centre-") and policy_file.endswith(".pt"):
+        generation = policy_file[len("centre-"):-len(".pt")]
+        at = [i for i, r in enumerate(rows) if generation.isdigit() and r["generation"] == int(generation)]
+        if not at:
+            raise ValueError(f"policy_file={policy_file!r}: no generation {generation} in the run's metrics.csv "
+                             f"(generations 0-{len(rows) - 1})")
+        return at[0] + 1
+    if policy_file == "best.pt" and rows:
+        key = "best_centre" if any(math.isfinite(r["best_centre"]) for r in rows) else "best_so_far"
+        changed = [i for i, r in enumerate(rows) if math.isfinite(r[key])
+                   and (i == 0 or not r[key] == rows[i - 1][key])]
+        return changed[-1] + 1 if changed else len(rows)
+    return len(rows)
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     """The rows of a run's ``metrics.csv`` as floats (NaN where a cell is empty: no centre evaluation there)."""
     return [{k: float(v) if v != "" else math.nan for k, v in row.items()}
