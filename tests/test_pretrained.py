@@ -194,7 +194,7 @@ def test_a_kept_centre_ships_with_the_compute_up_to_its_generation(tmp_path, mon
     assert rows[at]["centre_mean"] == rows[-1]["best_centre"] == best["centre_score"]
     assert all(r["centre_mean"] < best["centre_score"] for r in rows[:at])
     shutil.copy(run / "last.pt", run / "centre-000009.pt")
-    with pytest.raises(ValueError, match=r"'centre-000009.pt': no generation 000009 in the run's metrics.csv \(generations 0-2\)"):
+    with pytest.raises(ValueError, match=r"'centre-000009.pt': no generation of the run's metrics.csv kept it \(generations 0-2\)"):
         add_module.add(run, "tiny", episodes=1, policy_file=["last.pt", "centre-000009.pt"])
 
 

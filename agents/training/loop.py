@@ -32,7 +32,8 @@ from agents.policies.normalizer import ObsNormalizer, ObsStats
 from agents.pretrained import started_from
 from agents.training.config import TrainConfig, build_policy
 from agents.training.curves import plot_learning_curves
-from agents.training.rundir import RUN_FILES, RunDirError, RunLock, check_run_dir, metrics_csv, save_checkpoint
+from agents.training.rundir import (RUN_FILES, RunDirError, RunLock, centre_file, check_run_dir, metrics_csv,
+                                    save_checkpoint)
 from agents.util.atomic import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -326,11 +327,6 @@ def _train(config: TrainConfig, out: Path, policy: Any, factory: Any, ckpt: dict
                 break
     curve = plot_learning_curves([out], out / "learning_curve.png")
     return TrainResult(out, best["fitness"], len(rows), out / "best.pt", out / "last.pt", curve)
-
-
-def centre_file(generation: int | str) -> str:
-    """The name of the centre kept (``keep_centres``) after ``generation`` (its ``metrics.csv`` row)."""
-    return f"centre-{generation:06d}.pt" if isinstance(generation, int) else f"centre-{generation}.pt"
 
 
 def _should_stop(config: TrainConfig, centre_score: Any, elapsed: float) -> bool:

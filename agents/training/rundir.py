@@ -39,16 +39,20 @@ def trainer_seconds(row: dict[str, float]) -> float:
     return row["eval_seconds"] + (centre if math.isfinite(centre) else 0.0)
 
 
+def centre_file(generation: int | str) -> str:
+    """The name of the centre kept (``keep_centres``) after ``generation`` (its ``metrics.csv`` row)."""
+    return f"centre-{generation:06d}.pt" if isinstance(generation, int) else f"centre-{generation}.pt"
+
+
 def rows_behind(policy_file: str, rows: list[dict[str, float]]) -> int:
     """How many of a run's ``metrics.csv`` rows (:func:`read_metrics`) stand behind its policy file ``policy_file``:
-    the generations up to the one that saved it. ``centre-GENERATION.pt`` (``keep_centres``): up to that
-    generation; ``best.pt``: up to the last row that set a new ``best_centre`` record (without centre evaluations:
-    a new ``best_so_far``, the best single evaluation); ``last.pt`` and any other file: all of them."""
-    if policy_file.startswith("centre-") and policy_file.endswith(".pt"):
-        generation = policy_file[len("centre-"):-len(".pt")]
-        at = [i for i, r in enumerate(rows) if generation.isdigit() and r["generation"] == int(generation)]
+    the generations up to the one that saved it. A kept centre (:func:`centre_file`): up to its generation;
+    ``best.pt``: up to the last row that set a new ``best_centre`` record (without centre evaluations: a new
+    ``best_so_far``, the best single evaluation); ``last.pt`` and any other file: all of them."""
+    if Path(policy_file).match(centre_file("*")):
+        at = [i for i, r in enumerate(rows) if centre_file(int(r["generation"])) == policy_file]
         if not at:
-            raise ValueError(f"policy_file={policy_file!r}: no generation {generation} in the run's metrics.csv "
+            raise ValueError(f"policy_file={policy_file!r}: no generation of the run's metrics.csv kept it "
                              f"(generations 0-{len(rows) - 1})")
         return at[0] + 1
     if policy_file == "best.pt" and rows:
