@@ -172,6 +172,57 @@ def test_shipping_the_better_of_several_files_on_other_episodes(tmp_path, monkey
                        choose_episodes=1, choose_by="distance")
 
 
+def test_a_staged_choice_among_kept_centres(tmp_path, monkeypatch):
+    """All files on the first stage's episodes, the best ``keep`` on the next ones, the choice by the mean over
+    all a file played; two worker processes give the same numbers as one."""
+    run, add_module = tiny_run_to_ship(tmp_path, monkeypatch, "HebbAnt-Default-v0", popsize=4, generations=3,
+                                       max_steps=20, centre_every=1, keep_centres=True)
+    assert add_module.policy_names(run, "best.pt,centre-*.pt") == ["best.pt", "centre-000000.pt",
+                                                                    "centre-000001.pt", "centre-000002.pt"]
+    files = add_module.policy_names(run, "centre-*.pt")  # three different policies (best.pt is one of them)
+    with pytest.raises(ValueError, match="--policy 'kept-\\*.pt': no file of .* matches it"):
+        add_module.policy_names(run, "kept-*.pt")
+    entry = add_module.add(run, "tiny", episodes=1, seed=0, max_steps=30, policy_file=files, choose_episodes=[2, 3],
+                           choose_seed=50, choose_keep=2, choose_by="distance")
+    chosen = entry["chosen_by"]
+    first, second = chosen["stages"]
+    assert set(first) == set(files) and set(second) == set(sorted(first, key=first.get)[-2:])
+
+    def distances(f, n, seed):
+        return evaluate_policy_on(load_policy(run / f), "HebbAnt-Default-v0", n, seed, max_steps=30,
+                                  env_kwargs=entry["rollout_env_kwargs"]).distances
+
+    for f in files:  # the second stage plays the 3 seeds after the first stage's 2
+        played = [distances(f, 2, 50)] + ([distances(f, 3, 52)] if f in second else [])
+        assert chosen["means"][f] == pytest.approx(np.concatenate(played).mean())
+        assert first[f] == pytest.approx(played[0].mean())
+    assert entry["run_file"] == max(second, key=chosen["means"].get)
+    assert {k: chosen[k] for k in ("episodes", "seed", "by", "keep")} == {"episodes": [2, 3], "seed": 50,
+                                                                        "by": "distance", "keep": 2}
+    together = add_module.choose(run, files, ["HebbAnt-Default-v0"], [2, 3], 50, 30, entry["rollout_env_kwargs"],
+                                 "distance", keep=2, workers=2)
+    assert together == (entry["run_file"], chosen["means"], chosen["stages"])
+    assert add_module.main([str(run), "--name", "tiny", "--episodes", "1", "--seed", "0", "--policy",
+                            "centre-*.pt", "--choose-episodes", "2,3", "--choose-keep", "2",
+                            "--choose-seed", "50", "--choose-by", "distance"]) == 0  # the command line
+    cli_chosen = json.loads((tmp_path / "pkg" / "index.json").read_text())["agents"][0]["chosen_by"]  # 1000 steps
+    assert {k: cli_chosen[k] for k in ("episodes", "seed", "by", "keep")} == {"episodes": [2, 3], "seed": 50,
+                                                                            "by": "distance", "keep": 2}
+    first = cli_chosen["stages"][0]
+    assert set(first) == set(files) and set(cli_chosen["stages"][1]) == set(sorted(first, key=first.get)[-2:])
+    with pytest.raises(SystemExit):
+        add_module.main([str(run), "--name", "tiny", "--policy", "best.pt,last.pt", "--choose-episodes", "2;3"])
+    with pytest.raises(ValueError, match="its seeds 1-5 overlap the scoring seeds 0-1"):
+        add_module.add(run, "tiny", episodes=2, seed=0, policy_file=files, choose_episodes=[2, 3], choose_seed=1)
+    for bad in ([2, 0], [], [2.5]):
+        with pytest.raises(ValueError, match="choose_episodes=.*: a count >= 1, or one per stage"):
+            add_module.add(run, "tiny", episodes=1, seed=0, policy_file=files, choose_episodes=bad)
+    with pytest.raises(ValueError, match="choose_keep=0: how many files go on after a stage"):
+        add_module.choose(run, files, ["HebbAnt-Default-v0"], [1, 1], 50, 30, {}, keep=0)
+    with pytest.raises(ValueError, match="workers=0 must be an int >= 1"):
+        add_module.choose(run, files, ["HebbAnt-Default-v0"], 1, 50, 30, {}, workers=0)
+
+
 def test_a_kept_centre_ships_with_the_compute_up_to_its_generation(tmp_path, monkeypatch):
     """A centre kept at generation 1 of a 3-generation run: the entry counts generations 0-1 only, and its own
     centre evaluation; best.pt and last.pt count up to theirs."""
