@@ -34,7 +34,16 @@ def test_the_index_is_strict_json():
 def test_unknown_names_are_refused_with_the_shipped_ones():
     with pytest.raises(ValueError, match="pretrained:no-such-agent is not a shipped agent; accepted"):
         load_policy("pretrained:no-such-agent")
+
+
+def test_the_listing_shows_a_fine_tunes_total_compute_and_its_own(capsys):
     assert cli(["pretrained"]) == 0
+    out = capsys.readouterr().out
+    for e in SHIPPED:
+        row = next(line for line in out.splitlines() if line.startswith(pretrained.PREFIX + e["name"] + " "))
+        total = pretrained.total_compute(e)
+        assert f"{total['env_steps'] / 1e6:.1f}M" in row
+        assert (f"({e['env_steps'] / 1e6:.1f}M its own)" in row) == ("started_from" in e)
 
 
 @pytest.mark.parametrize("entry", SHIPPED, ids=[e["name"] for e in SHIPPED])
@@ -265,6 +274,14 @@ def test_a_run_begun_from_a_policy_records_where_it_started_and_that_agents_comp
         k: earlier[k] for k in ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256",
                                 "started_from")}}
     assert pretrained.started_from(None, [earlier]) is None
+    # a file with the bytes of a shipped agent's is that agent: its compute comes along too
+    same = {**earlier, "sha256": entry["started_from"]["sha256"]}
+    begun = pretrained.started_from(str(tmp_path / "start.pt"), [same])
+    assert begun == {"policy": str(tmp_path / "start.pt"), "shipped_as": "pretrained:tiny", **{
+        k: same[k] for k in ("generations", "env_steps", "wall_clock_minutes", "run_file", "sha256", "started_from")}}
+    fine_tune = {"generations": 2, "env_steps": 10, "wall_clock_minutes": 1.04, "started_from": begun}
+    assert pretrained.total_compute(fine_tune) == {"generations": 302, "env_steps": 5_000_010,
+                                                   "wall_clock_minutes": 114.0}
 
 
 def test_a_fine_tune_keeps_the_compute_it_started_from_when_its_own_agent_replaces_the_source(tmp_path, monkeypatch):

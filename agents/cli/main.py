@@ -68,8 +68,12 @@ def _pretrained(args: argparse.Namespace) -> int:
     for e in shipped:
         scores = ", ".join(f"{env}{'*' if env in e['env'] else ''}: {pretrained.score_text(s, brief=True)}"
                            for env, s in e["scores"].items())
+        total = pretrained.total_compute(e)  # a fine-tune: with the compute it started from, its own in brackets
+        own = "started_from" in e
         rows.append([pretrained.PREFIX + e["name"], e["agent"], ",".join(e["env"]), e.get("preset") or "",
-                     f"{e['env_steps'] / 1e6:.1f}M", f"{e['wall_clock_minutes']:.0f} min", scores])
+                     f"{total['env_steps'] / 1e6:.1f}M" + (f" ({e['env_steps'] / 1e6:.1f}M its own)" if own else ""),
+                     f"{total['wall_clock_minutes']:.0f} min" + (f" ({e['wall_clock_minutes']:.0f} its own)" if own else ""),
+                     scores])
     print(text_table(["name", "agent", "trained on", "preset", "env-steps", "wall-clock",
                       "score over fresh episodes: distance, or return (*: a training variant)"], rows))
     for e in shipped:
