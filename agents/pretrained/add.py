@@ -122,8 +122,9 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     the entry as ``run_file``. Several: ship the one :func:`choose` prefers on ``choose_episodes`` episodes of
     the training variants from ``choose_seed`` (by ``choose_by``), which must not overlap the scoring seeds;
     the entry's ``chosen_by`` holds every file's mean. Several counts in ``choose_episodes``: a choice in
-    stages, the ``choose_keep`` best going on after each (:func:`choose`); ``workers`` files play at once. A run begun with ``init_policy`` records it as
-    ``started_from`` (:func:`started_from`): its own generations and env-steps are the fine-tuning's only.
+    stages, the ``choose_keep`` best going on after each (:func:`choose`); ``workers`` files play at once.
+    A run begun with ``init_policy`` records it as ``started_from`` (:func:`started_from`): its own generations
+    and env-steps are the fine-tuning's only.
 
     ``env_ids``: the variants to score it on (default: the ones it trained on; they are scored either way,
     first, so that unseen variants can be added, as ``hebb-gym evaluate`` with the same seeds would).
