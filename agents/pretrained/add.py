@@ -42,6 +42,11 @@ FOLDER = Path(__file__).parent
 CHOOSE_BY = ("return", "distance")
 
 
+def policy_files_in(run: str | Path, pattern: str = "*.pt") -> list[str]:
+    """The names of ``run``'s policy files matching ``pattern``, sorted (``checkpoint.pt``, the ES state, is none)."""
+    return sorted(f.name for f in Path(run).glob(pattern) if f.name != "checkpoint.pt")
+
+
 def _file_values(job: tuple[Path, tuple[str, ...], int, int, int, dict[str, Any], str]) -> np.ndarray:
     """One policy file's ``by`` over ``episodes`` episodes (seeds ``seed`` on) of each env id, concatenated."""
     path, env_ids, episodes, seed, max_steps, env_kwargs, by = job
@@ -140,7 +145,7 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     for f in files:
         if Path(f).name != f or not (run / f).is_file():
             raise ValueError(f"policy_file={f!r}: the name of a policy file in {run} "
-                             f"(accepted: {', '.join(sorted(p.name for p in run.glob('*.pt') if p.name != 'checkpoint.pt'))})")
+                             f"(accepted: {', '.join(policy_files_in(run))})")
         rows_behind(f, rows)  # a kept centre of a generation the metrics have
     if not files or len(set(files)) != len(files):
         raise ValueError(f"policy_file={policy_file!r}: one file, or several different ones to choose from")
@@ -148,13 +153,14 @@ def add(run_dir: str | Path, name: str, episodes: int = 100, seed: int = 100_000
     chosen_by = None
     if len(files) > 1:
         staged = not isinstance(choose_episodes, (int, np.integer))
-        total = sum(choice_stages(choose_episodes))
+        counts = choice_stages(choose_episodes)
+        total = sum(counts)
         if choose_seed < seed + episodes and seed < choose_seed + total:
             raise ValueError(f"choose_seed={choose_seed!r}: its seeds {choose_seed}-{choose_seed + total - 1} "
                              f"overlap the scoring seeds {seed}-{seed + episodes - 1}; choose on other episodes")
         policy_file, means, stages = choose(run, files, config.env, choose_episodes, choose_seed, max_steps,
                                             env_kwargs, choose_by, choose_keep, workers)
-        chosen_by = {"episodes": choice_stages(choose_episodes) if staged else choose_episodes, "seed": choose_seed,
+        chosen_by = {"episodes": counts if staged else counts[0], "seed": choose_seed,
                      "by": choose_by, "means": means}
         if staged:
             chosen_by.update(keep=choose_keep, stages=stages)
@@ -209,7 +215,7 @@ def policy_names(run: str | Path, spec: str) -> list[str]:
     names = []
     for part in (p.strip() for p in spec.split(",")):
         if any(c in part for c in "*?["):
-            found = sorted(f.name for f in Path(run).glob(part) if f.name != "checkpoint.pt")
+            found = policy_files_in(run, part)
             if not found:
                 raise ValueError(f"--policy {part!r}: no file of {run} matches it")
             names += found
